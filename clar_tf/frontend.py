@@ -1,0 +1,271 @@
+"""The 3-channel time-frequency frontend of CLAR's 2D models (paper §3.1), built from Kapre.
+
+`Frontend` maps raw audio `[B, L]` to `[B, T, F, 3]` with channels
+
+    0: log-power STFT magnitude, 10·log10(max(|S|², amin))
+    1: STFT phase angle, radians in (-π, π]
+    2: log-power mel spectrogram, 10·log10(max(M, amin)) with M = mel filterbank · |S|²
+
+(eq. 3 of the paper: f(S) = 10·log10 |S|²). All three come from one Kapre `STFT`; Kapre's
+`Magnitude`, `Phase`, `ApplyFilterbank` and `MagnitudeToDecibel` layers do the rest inside
+this single registered layer, so a saved `.keras` model rebuilds it from its config.
+
+Two variants:
+
+`variant="paper"` (default) — the paper's text: 16 ms Hann windows, 8 ms hop (256 / 128
+samples at 16 kHz), FFT size = window, 128 Slaney mel bands on 0 Hz – sr/2 (librosa's
+defaults, which Kapre's mel filterbank uses). The STFT has n_fft/2 + 1 = 129 bins but the
+mel spectrogram 128: **the STFT channels drop the Nyquist bin** (the mel bands still see
+it), so F = n_fft/2 = n_mels. The window must therefore satisfy n_fft/2 == n_mels, checked
+in `__init__`. Note: at this resolution (62.5 Hz per bin) 13 of the 128 Slaney mel bands
+cover no FFT bin centre and are identically zero, so that mel channel sits at the floor
+(10·log10(amin)) in those rows; this is a property of the paper's settings, not a bug,
+and librosa's "Empty filters" warning about it is silenced here.
+
+`variant="authors"` — the authors' public code (see notes/authors-code-facts.md):
+window = FFT size = 128 ms (2048 samples at 16 kHz), 8 ms hop; the STFT magnitude is
+projected to `n_mels` log-spaced frequencies f_k = f_min·(f_max/f_min)^(k/n_mels),
+k = 0..n_mels-1, f_min = 40 Hz, f_max = 8 kHz (the spacing of the authors' log-frequency
+STFT, so the top centre is ≈ 7.68 kHz, just below f_max) by linear interpolation between
+the two neighbouring FFT bins (a fixed `(n_freq, n_mels)` matrix applied with Kapre's
+`ApplyFilterbank`). The authors' nnAudio STFT evaluates the DFT exactly at each f_k;
+interpolating the FFT magnitude approximates that (exact at bin centres). Phase cannot be
+interpolated like a magnitude, so the phase channel takes the phase of the FFT bin
+nearest each centre frequency. Magnitude in dB is
+20·log10(max(|S|, 1e-5)) = 10·log10(max(|S|², 1e-10)); the mel spectrogram (n_fft 2048,
+128 Slaney bands, 40 Hz – 8 kHz, power) uses 10·log10(max(M, 1e-5)).
+
+Framing: with `center=True` (default, as librosa) the signal is zero-padded by n_fft // 2
+on both sides (librosa's `pad_mode="constant"`; the authors' nnAudio used reflection) and
+T = 1 + L // hop; with `center=False`, T = 1 + (L - n_fft) // hop (needs L >= n_fft).
+`Frontend.output_frames(L)` returns T for a layer's settings.
+
+Decibels use reference 1.0 (no `ref=max`), floor `amin` on the power, and by default no
+dynamic-range clamp (`top_db=None`); with `top_db` set, each channel of each example is
+clamped to `top_db` below its own maximum (Kapre's / librosa's `top_db`).
+"""
+import math
+import warnings
+
+import keras
+import kapre
+import numpy as np
+import tensorflow as tf
+
+VARIANTS = ("paper", "authors")
+
+# Per-variant defaults for arguments left as None.
+_DEFAULTS = {
+    "paper": dict(win_ms=16.0, hop_ms=8.0, f_min=0.0, f_max=None,
+                  amin=1e-10, mel_amin=1e-10),
+    "authors": dict(win_ms=128.0, hop_ms=8.0, f_min=40.0, f_max=8000.0,
+                    amin=1e-10, mel_amin=1e-5),
+}
+
+
+def num_frames(length, n_fft, hop_length, center=True):
+    """Number of STFT frames for a signal of `length` samples (None stays None)."""
+    if length is None:
+        return None
+    if center:
+        return 1 + length // hop_length
+    if length < n_fft:
+        raise ValueError(f"With center=False the signal must be at least n_fft={n_fft} "
+                         f"samples long. Received: length={length}")
+    return 1 + (length - n_fft) // hop_length
+
+
+def log_frequencies(n_bins, f_min, f_max):
+    """Log-spaced centre frequencies f_min·(f_max/f_min)^(k/n_bins), k = 0..n_bins-1."""
+    return f_min * (f_max / f_min) ** (np.arange(n_bins) / n_bins)
+
+
+def log_interpolation_filterbank(sample_rate, n_fft, n_bins, f_min, f_max):
+    """`(n_fft//2 + 1, n_bins)` matrix that linearly interpolates a spectrum at log-spaced
+    centre frequencies (`log_frequencies`): column k has weight 1 - w on FFT bin ⌊p⌋ and w
+    on bin ⌊p⌋ + 1, where p = f_k·n_fft/sample_rate and w = p - ⌊p⌋."""
+    n_freq = n_fft // 2 + 1
+    pos = log_frequencies(n_bins, f_min, f_max) * n_fft / sample_rate
+    lo = np.floor(pos).astype(int)
+    frac = pos - lo
+    fb = np.zeros((n_freq, n_bins), dtype=np.float32)
+    cols = np.arange(n_bins)
+    fb[lo, cols] += 1.0 - frac
+    fb[np.minimum(lo + 1, n_freq - 1), cols] += frac
+    return fb
+
+
+def nearest_bins(sample_rate, n_fft, n_bins, f_min, f_max):
+    """Index of the FFT bin nearest each log-spaced centre frequency."""
+    pos = log_frequencies(n_bins, f_min, f_max) * n_fft / sample_rate
+    return np.minimum(np.round(pos).astype(np.int32), n_fft // 2)
+
+
+@keras.saving.register_keras_serializable(package="clar_tf")
+class Frontend(keras.layers.Layer):
+    """Raw audio `[B, L]` → `[B, T, n_mels, 3]` (log-power STFT, phase, log-power mel).
+
+    See the module docstring for the exact definition of each channel and the two variants.
+
+    Args:
+        sample_rate: input sample rate in Hz.
+        variant: "paper" (16 ms / 8 ms, linear STFT bins without Nyquist) or "authors"
+            (2048-sample window, log-spaced STFT bins 40 Hz – 8 kHz).
+        win_ms: window (= FFT) length in ms; None → 16 (paper) or 128 (authors).
+        hop_ms: hop in ms; None → 8.
+        n_mels: mel bands, and the output F. Paper variant: must equal n_fft // 2.
+        f_min, f_max: mel (and, authors, log-bin) range in Hz; None → 0 and sr/2 (paper)
+            or 40 and 8000 (authors).
+        center: zero-pad n_fft // 2 samples at both ends (librosa `center=True`).
+        amin: power floor of both dB channels; None → 1e-10 for the STFT channel (both
+            variants) and 1e-10 (paper) or 1e-5 (authors) for the mel channel.
+        top_db: optional per-example, per-channel dynamic-range clamp in dB.
+
+    Input shape: `[B, L]` float. Output shape: `[B, T, n_mels, 3]` float32 with
+    T = `output_frames(L)`.
+    """
+
+    def __init__(self, sample_rate=16000, variant="paper", win_ms=None, hop_ms=None,
+                 n_mels=128, f_min=None, f_max=None, center=True, amin=None, top_db=None,
+                 **kwargs):
+        # STFT needs float32 (RFFT has no float16 kernel): unless a dtype is given, stay
+        # float32 under a global mixed-precision policy.
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if (not isinstance(sample_rate, int) or isinstance(sample_rate, bool)
+                or sample_rate <= 0):
+            raise ValueError(f"`sample_rate` must be a positive int. "
+                             f"Received: sample_rate={sample_rate}")
+        if variant not in VARIANTS:
+            raise ValueError(f"`variant` must be one of {VARIANTS}. "
+                             f"Received: variant={variant}")
+        for arg, value in (("win_ms", win_ms), ("hop_ms", hop_ms)):
+            if value is not None and not value > 0:
+                raise ValueError(f"`{arg}` must be positive or None. Received: {arg}={value}")
+        if not isinstance(n_mels, int) or n_mels <= 0:
+            raise ValueError(f"`n_mels` must be a positive int. Received: n_mels={n_mels}")
+        if not isinstance(center, bool):
+            raise ValueError(f"`center` must be a bool. Received: center={center}")
+        if amin is not None and not amin > 0:
+            raise ValueError(f"`amin` must be positive or None. Received: amin={amin}")
+        if top_db is not None and not top_db > 0:
+            raise ValueError(f"`top_db` must be positive or None. Received: top_db={top_db}")
+
+        # The user's arguments, kept for get_config.
+        self.sample_rate = sample_rate
+        self.variant = variant
+        self.win_ms = win_ms
+        self.hop_ms = hop_ms
+        self.n_mels = n_mels
+        self.f_min = f_min
+        self.f_max = f_max
+        self.center = center
+        self.amin = amin
+        self.top_db = top_db
+
+        # Resolved settings.
+        d = _DEFAULTS[variant]
+        win_ms = d["win_ms"] if win_ms is None else win_ms
+        hop_ms = d["hop_ms"] if hop_ms is None else hop_ms
+        self.n_fft = int(round(sample_rate * win_ms / 1000.0))
+        self.hop_length = int(round(sample_rate * hop_ms / 1000.0))
+        if self.n_fft < 2 or self.hop_length < 1:
+            raise ValueError(f"Window and hop must be at least 2 and 1 samples. Received: "
+                             f"win_ms={self.win_ms}, hop_ms={self.hop_ms}")
+        nyquist = sample_rate / 2.0
+        self._f_min = float(d["f_min"] if f_min is None else f_min)
+        self._f_max = float(nyquist if (f_max is None and d["f_max"] is None)
+                            else (d["f_max"] if f_max is None else f_max))
+        if not 0.0 <= self._f_min < self._f_max <= nyquist:
+            raise ValueError(f"Need 0 <= f_min < f_max <= sample_rate / 2 = {nyquist}. "
+                             f"Received: f_min={f_min}, f_max={f_max}")
+        if variant == "paper" and self.n_fft // 2 != n_mels:
+            raise ValueError(
+                f"The paper variant stacks the STFT without its Nyquist bin (n_fft // 2 "
+                f"bins) with n_mels mel bands, so they must be equal; got n_fft="
+                f"{self.n_fft} (win_ms={win_ms} at {sample_rate} Hz). Received: "
+                f"n_mels={n_mels}")
+        if variant == "authors" and self._f_min <= 0.0:
+            raise ValueError(f"The authors variant needs f_min > 0 for log-spaced bins. "
+                             f"Received: f_min={f_min}")
+        self._amin = d["amin"] if amin is None else float(amin)
+        self._mel_amin = d["mel_amin"] if amin is None else float(amin)
+        dynamic_range = math.inf if top_db is None else float(top_db)
+
+        n_freq = self.n_fft // 2 + 1
+        sub = dict(dtype=self.dtype_policy)  # sublayers share this layer's policy
+        self.stft = kapre.STFT(n_fft=self.n_fft, win_length=self.n_fft,
+                               hop_length=self.hop_length, window_name="hann_window",
+                               input_data_format="channels_last",
+                               output_data_format="channels_last", name="stft", **sub)
+        self.magnitude = kapre.Magnitude(name="magnitude", **sub)
+        self.phase = kapre.Phase(name="phase", **sub)
+        with warnings.catch_warnings():
+            # Paper settings leave some Slaney mel bands empty (documented above).
+            warnings.filterwarnings("ignore", message=".*[Ee]mpty filters")
+            self.mel_filterbank = kapre.ApplyFilterbank(
+                type="mel",
+                filterbank_kwargs=dict(sample_rate=sample_rate, n_freq=n_freq,
+                                       n_mels=n_mels, f_min=self._f_min, f_max=self._f_max,
+                                       htk=False, norm="slaney"),
+                data_format="channels_last", name="mel_filterbank", **sub)
+        if variant == "authors":
+            # Kapre's ApplyFilterbank only builds "mel"/"log" banks itself; any other
+            # type leaves the matrix to us (it is a constant rebuilt from our config).
+            self.log_filterbank = kapre.ApplyFilterbank(
+                type="log_interpolation", filterbank_kwargs={},
+                data_format="channels_last", name="log_filterbank", **sub)
+            self.log_filterbank.filterbank = tf.constant(log_interpolation_filterbank(
+                sample_rate, self.n_fft, n_mels, self._f_min, self._f_max))
+            self._phase_bins = nearest_bins(sample_rate, self.n_fft, n_mels,
+                                            self._f_min, self._f_max)
+        self.stft_db = kapre.MagnitudeToDecibel(
+            ref_value=1.0, amin=self._amin, dynamic_range=dynamic_range, name="stft_db", **sub)
+        self.mel_db = kapre.MagnitudeToDecibel(
+            ref_value=1.0, amin=self._mel_amin, dynamic_range=dynamic_range, name="mel_db",
+            **sub)
+
+    def build(self, input_shape):
+        # The Kapre sublayers hold no weights; mark them built so Keras does not warn.
+        for layer in self._flatten_layers(include_self=False, recursive=False):
+            if not layer.built:
+                layer.build(input_shape)
+        self.built = True
+
+    def output_frames(self, length):
+        """T for an input of `length` samples under this layer's settings."""
+        return num_frames(length, self.n_fft, self.hop_length, self.center)
+
+    def call(self, inputs, training=None):
+        del training  # deterministic
+        x = tf.convert_to_tensor(inputs)
+        x = tf.cast(x, tf.float32)
+        if self.center:
+            pad = self.n_fft // 2
+            x = tf.pad(x, [[0, 0], [pad, pad]])
+        spec = self.stft(x[:, :, tf.newaxis])  # [B, T, n_freq, 1] complex64
+        mag = self.magnitude(spec)
+        phase = self.phase(spec)
+        power = tf.square(mag)
+        mel_db = self.mel_db(self.mel_filterbank(power))
+        if self.variant == "paper":
+            stft_db = self.stft_db(power[:, :, :self.n_mels, :])  # drop the Nyquist bin
+            phase = phase[:, :, :self.n_mels, :]
+        else:
+            stft_db = self.stft_db(tf.square(self.log_filterbank(mag)))
+            phase = tf.gather(phase, self._phase_bins, axis=2)
+        return tf.concat([stft_db, phase, mel_db], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"Frontend expects [B, L] audio. "
+                             f"Received: input_shape={input_shape}")
+        return (input_shape[0], self.output_frames(input_shape[1]), self.n_mels, 3)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(sample_rate=self.sample_rate, variant=self.variant,
+                      win_ms=self.win_ms, hop_ms=self.hop_ms, n_mels=self.n_mels,
+                      f_min=self.f_min, f_max=self.f_max, center=self.center,
+                      amin=self.amin, top_db=self.top_db)
+        return config
