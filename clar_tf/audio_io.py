@@ -1,0 +1,98 @@
+"""Audio decoding: the one place clar_tf reads audio from disk.
+
+Every reader (dataset preparation, demo data, embeddings) goes through `read_audio`,
+which decodes with soundfile, mixes to mono and resamples with soxr, so there is exactly
+one decoder and one resampler in the library. `pad_or_clip` implements the paper's
+fixed-length rule (§3.1): zeros appended on the right, or the right side cut off.
+"""
+import re
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 16000
+
+# libsndfile logs "data : <declared> (should be <available>)" for a WAV whose data chunk
+# runs past the end of the file; it then silently returns the shorter signal. Streaming
+# writers (`espeak-ng --stdout`, ffmpeg to a pipe) cannot seek back to fill in the size
+# and declare a placeholder of about 2**31 or 2**32 bytes instead: not a truncation.
+_SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_STREAMING_PLACEHOLDER = 0x7FFF0000
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used: unreadable, corrupt, empty or truncated."""
+
+
+def to_mono(x):
+    """Averages channels: `[n]` stays `[n]`, `[n, channels]` becomes `[n]` (float32)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        return x
+    if x.ndim != 2:
+        raise ValueError(f"Expected audio of shape [n] or [n, channels]. Received: shape={x.shape}")
+    return x.mean(axis=1, dtype=np.float32)
+
+
+def resample(x, orig_sr, target_sr):
+    """Resamples mono audio `[n]` from `orig_sr` to `target_sr` Hz with soxr (float32)."""
+    x = np.asarray(x, dtype=np.float32)
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"Sample rates must be positive. Received: orig_sr={orig_sr}, "
+                         f"target_sr={target_sr}")
+    if orig_sr == target_sr:
+        return x
+    return soxr.resample(x, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def pad_or_clip(x, length):
+    """Returns `x[:length]`, right-padded with zeros to exactly `length` samples."""
+    if length <= 0:
+        raise ValueError(f"length must be positive. Received: length={length}")
+    x = np.asarray(x, dtype=np.float32)[:length]
+    return np.pad(x, (0, length - x.shape[0]))
+
+
+def _truncation(extra_info):
+    """The (declared, available) data sizes of a cut-short WAV, else None."""
+    match = _SHORT_DATA.search(extra_info)
+    if not match:
+        return None
+    declared, available = int(match.group(1)), int(match.group(2))
+    if available < declared < _STREAMING_PLACEHOLDER:
+        return declared, available
+    return None
+
+
+def read_audio(path, sample_rate=SAMPLE_RATE):
+    """Reads an audio file as mono float32 `[n]` at `sample_rate` Hz.
+
+    Args:
+      path: a path or binary file object that soundfile can decode (WAV, FLAC, OGG,
+        MP3, AIFF, ...).
+      sample_rate: target rate; the file is resampled with soxr when it differs.
+
+    Returns:
+      np.float32 array of shape [n], values as decoded (PCM scaled to [-1, 1)).
+
+    Raises:
+      AudioError: the file cannot be opened or decoded, holds no samples, holds
+        non-finite samples, or is a WAV whose data chunk is cut short. The message
+        names the path and the reason.
+    """
+    try:
+        with sf.SoundFile(path) as f:
+            short = _truncation(f.extra_info)
+            if short:
+                raise AudioError(f"Truncated audio file {path}: the header declares "
+                                 f"{short[0]} data bytes but only {short[1]} are present")
+            x = f.read(dtype="float32", always_2d=True)
+            file_sr = f.samplerate
+    except (sf.SoundFileError, RuntimeError, OSError) as e:
+        raise AudioError(f"Cannot read audio file {path}: {e}") from e
+    if x.shape[0] == 0:
+        raise AudioError(f"Empty audio file {path}: it holds no samples")
+    if not np.all(np.isfinite(x)):
+        raise AudioError(f"Corrupt audio file {path}: it holds NaN or infinite samples")
+    return resample(to_mono(x), file_sr, sample_rate)

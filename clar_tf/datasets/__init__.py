@@ -1,0 +1,205 @@
+"""Audio datasets as TFDS builders over their published layouts, and one `load()`.
+
+| name | TFDS builder | classes (label order) | clip | splits |
+|---|---|---|---|---|
+| sc10, sc35 | clar_speech_commands | digits / 35 words, sorted | 16000 | train, validation, test |
+| spoken_digits | clar_speech_commands | digits, sorted | 16000 | train, validation, test |
+| nsynth11, nsynth128 | clar_nsynth | family / pitch | 64000 | train, validation, test |
+| esc10, esc50 | clar_esc50 | ESC-10 remapped / target | 80000 | train (folds 1-4), test |
+| folder | clar_folder | sorted class folders, or -1 | clip_length | train |
+
+Each module documents the layout it expects in `manual_dir`. Preparation runs once per
+`data_dir` on first `info()`/`load()` (or via `python -m clar_tf.prepare`): every file is
+decoded, resampled to 16 kHz and padded/clipped by `audio_io`, and stored as float32,
+so epochs read ready tensors. `spoken_digits` needs no download: when its manual_dir
+(default `<data_dir>/downloads/manual/spoken_digits`) lacks the layout, `clar_tf.demo_data`
+writes it there first. The `folder` dataset's test split is its train split.
+
+Preparing at scale with Apache Beam, the TFDS way: by default one process decodes every
+file (Speech Commands takes minutes, NSynth's 300k notes hours). With `pip install
+apache-beam`, the same builders run as a Beam pipeline when given Beam options:
+
+    tfds build clar_nsynth/nsynth11 --imports=clar_tf.datasets \\
+        --data_dir=DATA --manual_dir=NSYNTH \\
+        --beam_pipeline_options="runner=DirectRunner,direct_num_workers=16,direct_running_mode=multi_processing"
+
+(or `runner=DataflowRunner,project=...,temp_location=gs://...` on a cluster). Then
+`load("nsynth11", split, data_dir=DATA)` reads the result. A bad file fails a
+`tfds build` run (builders made with `skip_bad_files=True` log it in the workers).
+"""
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from clar_tf import demo_data
+from clar_tf.datasets import esc50, folder, nsynth, speech_commands
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What training needs to know about a prepared dataset."""
+    name: str
+    num_classes: int
+    class_names: tuple
+    clip_length: int
+    train_split: str
+    test_split: str
+    splits: dict  # split name -> number of examples
+
+
+NAMES = ("sc10", "sc35", "spoken_digits", "nsynth11", "nsynth128", "esc10", "esc50",
+         "folder")
+_BUILDERS = {
+    "sc10": speech_commands.ClarSpeechCommands,
+    "sc35": speech_commands.ClarSpeechCommands,
+    "spoken_digits": speech_commands.ClarSpeechCommands,
+    "nsynth11": nsynth.ClarNsynth,
+    "nsynth128": nsynth.ClarNsynth,
+    "esc10": esc50.ClarEsc50,
+    "esc50": esc50.ClarEsc50,
+    "folder": folder.ClarFolder,
+}
+
+
+def _has_demo_layout(root):
+    """Whether demo_data finished writing into `root` (it writes these last)."""
+    return all(os.path.exists(os.path.join(root, name)) for name in
+               ("validation_list.txt", "testing_list.txt", "_background_noise_"))
+
+
+def _source_dir(name, builder_cls, data_dir, manual_dir):
+    """The manual_dir to prepare `name` from; writes the spoken digits when missing."""
+    if name == "spoken_digits":
+        manual_dir = manual_dir or os.path.join(data_dir, "downloads", "manual", name)
+        if not _has_demo_layout(manual_dir):
+            print(f"spoken_digits: no demo data in {manual_dir} yet; generating it with "
+                  "clar_tf.demo_data (espeak-ng)")
+            demo_data.make(manual_dir)
+        return manual_dir
+    if manual_dir is None:
+        raise ValueError(f"--manual_dir is required to prepare --dataset={name} (it is not "
+                         f"prepared in data_dir={data_dir} yet).\n"
+                         f"{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    if not os.path.isdir(manual_dir):
+        raise ValueError(f"--manual_dir must be an existing folder. Received: "
+                         f"manual_dir={manual_dir}\n{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    return manual_dir
+
+
+def _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled, skip_bad_files):
+    """The builder of `name` in `data_dir`, prepared (once) from `manual_dir`."""
+    if name not in NAMES:
+        raise ValueError(f"Unknown dataset. Received: --dataset={name!r}. Allowed: "
+                         f"{', '.join(NAMES)}")
+    if name == "folder":
+        if manual_dir is None:
+            raise ValueError("--manual_dir is required for --dataset=folder: the folder of "
+                             "audio (class folders, or any files with --unlabeled)")
+        config = folder.make_config(manual_dir, clip_length, unlabeled)
+    elif unlabeled:
+        raise ValueError(f"unlabeled=True applies only to --dataset=folder. Received: "
+                         f"--dataset={name}")
+    else:
+        config = name
+    builder = _BUILDERS[name](data_dir=data_dir, config=config,
+                              skip_bad_files=skip_bad_files)
+    fixed_length = builder.builder_config.clip_length
+    if clip_length is not None and int(clip_length) != fixed_length:
+        raise ValueError(f"--dataset={name} has a fixed clip length of {fixed_length} "
+                         f"samples (paper §3.3). Received: clip_length={clip_length}")
+    if not builder.is_prepared():
+        source = _source_dir(name, _BUILDERS[name], data_dir, manual_dir)
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=source, try_download_gcs=False))
+    return builder
+
+
+def info(name, *, data_dir, manual_dir=None, clip_length=None, unlabeled=False,
+         skip_bad_files=False):
+    """The DatasetInfo of `name`, preparing it in `data_dir` on first use.
+
+    Args:
+      name: one of NAMES.
+      data_dir: where prepared datasets live (TFDS data_dir).
+      manual_dir: the published layout to prepare from (see the dataset's module); not
+        needed once prepared, except for `folder`, whose identity it is.
+      clip_length: samples per clip; required for `folder`, else None or the fixed one.
+      unlabeled: `folder` only: read every audio file under manual_dir, labels -1.
+      skip_bad_files: skip unreadable/empty/truncated files instead of failing.
+    """
+    builder = _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled,
+                                skip_bad_files)
+    config = builder.builder_config
+    splits = {split: int(s.num_examples) for split, s in builder.info.splits.items()}
+    return DatasetInfo(name=name, num_classes=len(config.class_names),
+                       class_names=tuple(config.class_names),
+                       clip_length=config.clip_length, train_split="train",
+                       test_split="test" if "test" in splits else "train", splits=splits)
+
+
+def load(name, split, *, data_dir, manual_dir=None, clip_length=None, unlabeled=False,
+         skip_bad_files=False):
+    """`{"audio": float32[clip_length], "label": int64}` examples of one split.
+
+    Arguments as in `info`. The order is deterministic (files are not shuffled), so
+    `with_label_fraction` picks the same examples on every call.
+    """
+    builder = _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled,
+                                skip_bad_files)
+    if split not in builder.info.splits:
+        raise ValueError(f"Unknown split for --dataset={name}. Received: split={split!r}. "
+                         f"Allowed: {', '.join(builder.info.splits)}")
+    return builder.as_dataset(split=split, shuffle_files=False)
+
+
+def label_mask(num_examples, fraction, seed, labels=None):
+    """Which examples keep their label: a deterministic bool array [num_examples].
+
+    Without `labels`, exactly round(fraction * num_examples) examples, drawn by a
+    permutation seeded with `seed`. With `labels` (stratified), round(fraction * N_c)
+    examples of each class c (at least 1 when fraction > 0); labels < 0 stay unlabeled.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1]. Received: fraction={fraction}")
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(num_examples, dtype=bool)
+    if labels is None:
+        mask[rng.permutation(num_examples)[:round(fraction * num_examples)]] = True
+        return mask
+    labels = np.asarray(labels)
+    for c in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == c)
+        count = min(members.size, max(1, round(fraction * members.size))) if fraction else 0
+        mask[rng.permutation(members)[:count]] = True
+    return mask
+
+
+def with_label_fraction(ds, fraction, seed, stratified=False):
+    """Keeps every example of `ds` but sets label -1 on all except a labeled fraction.
+
+    The labeled set depends only on (`seed`, the dataset's order), never on the
+    training method; apply it to the unshuffled output of `load`. See `label_mask`.
+    Stratified selection, or a dataset of unknown size, reads the labels once.
+    """
+    if fraction == 1.0:
+        return ds
+    num_examples = int(ds.cardinality())
+    if num_examples == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("with_label_fraction needs a finite dataset (apply it before "
+                         "repeat())")
+    labels = None
+    if stratified or num_examples < 0:
+        batches = ds.map(lambda e: e["label"]).batch(4096).as_numpy_iterator()
+        labels = np.concatenate(list(batches) or [np.zeros(0, np.int64)])
+        num_examples = labels.size
+    mask = tf.constant(label_mask(num_examples, fraction, seed,
+                                  labels if stratified else None))
+
+    def relabel(index, example):
+        label = example["label"]
+        return {**example, "label": tf.where(mask[index], label, tf.constant(-1, label.dtype))}
+
+    return ds.enumerate().map(relabel, num_parallel_calls=tf.data.AUTOTUNE)

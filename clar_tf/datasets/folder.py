@@ -1,0 +1,95 @@
+"""Your own audio: a folder of class folders, or (unlabeled) any folder of audio files.
+
+    <path>/<class>/**/<file>    labeled: classes = sorted class folder names
+    <path>/**/<file>            unlabeled=True: every label is -1
+
+Files are found recursively; every extension soundfile decodes counts (wav, flac, ogg,
+mp3, aiff, ...); hidden files and folders are skipped. All clips are resampled to 16 kHz
+and padded/clipped to the given `clip_length`. There is one split, `train`.
+
+The prepared name is `<folder name>_<hash>`, the hash covering the absolute path, the
+clip length, `unlabeled` and the class names, so two folders (or two clip lengths) never
+share a preparation. Files added later inside existing class folders are not seen:
+delete `<data_dir>/clar_folder/<name>` to prepare again.
+"""
+import dataclasses
+import hashlib
+import json
+import os
+import re
+
+import numpy as np
+import soundfile as sf
+import tensorflow_datasets as tfds
+
+from clar_tf.datasets import base
+
+# soundfile's container names double as extensions; headerless RAW cannot be decoded.
+AUDIO_EXTENSIONS = frozenset(
+    {"." + f.lower() for f in sf.available_formats() if f != "RAW"} |
+    {".aif", ".oga", ".opus"})
+
+
+@dataclasses.dataclass(eq=False)
+class FolderConfig(base.AudioConfig):
+    """A user folder as a dataset: its absolute path and whether it has labels."""
+    path: str = ""
+    unlabeled: bool = False
+
+
+def make_config(path, clip_length, unlabeled=False):
+    """The FolderConfig of `path` with clips of `clip_length` samples at 16 kHz."""
+    path = os.path.abspath(path)
+    if not os.path.isdir(path):
+        raise ValueError(f"The folder dataset needs an existing folder. Received: "
+                         f"manual_dir={path}")
+    if clip_length is None or int(clip_length) <= 0:
+        raise ValueError("The folder dataset needs a positive --clip_length (samples at "
+                         f"16 kHz). Received: clip_length={clip_length}")
+    class_names = () if unlabeled else tuple(sorted(
+        d for d in os.listdir(path)
+        if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")))
+    if not unlabeled and not class_names:
+        raise ValueError(f"{path} holds no class folders (<class>/<file>); pass "
+                         "unlabeled=True (--unlabeled) to read its files without labels")
+    identity = json.dumps([path, int(clip_length), unlabeled, class_names])
+    digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
+    slug = re.sub(r"[^a-z0-9]+", "_", os.path.basename(path).lower()).strip("_")[:40]
+    return FolderConfig(name=f"{slug or 'folder'}_{digest}", class_names=class_names,
+                        clip_length=int(clip_length), path=path, unlabeled=unlabeled,
+                        description=f"Audio files under {path}.")
+
+
+def audio_files(folder):
+    """Sorted paths of the audio files under `folder`, recursively, hidden ones skipped."""
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [os.path.join(parent, f) for f in files if not f.startswith(".")
+                  and os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
+    return sorted(found)
+
+
+class ClarFolder(base.AudioBuilder):
+    """Audio files from a local folder; build with `config=make_config(...)`."""
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "Pass the folder itself: make_config(path, clip_length)."
+
+    def _label_feature(self):
+        if self.builder_config.unlabeled:
+            return tfds.features.Scalar(dtype=np.int64, doc="-1: unlabeled")
+        return super()._label_feature()
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # the folder is part of the config
+        root = self.builder_config.path
+        if self.builder_config.unlabeled:
+            groups = [(root, -1)]
+        else:
+            groups = [(os.path.join(root, name), label)
+                      for label, name in enumerate(self.builder_config.class_names)]
+        items = [(os.path.relpath(path, root).replace(os.sep, "/"), path, label)
+                 for folder, label in groups for path in audio_files(folder)]
+        if not items:
+            raise FileNotFoundError(f"No audio files under {root} (looked for "
+                                    f"{', '.join(sorted(AUDIO_EXTENSIONS))})")
+        return {"train": self._generate_examples(items, "train")}

@@ -1,0 +1,302 @@
+"""Tests for clar_tf.datasets: tiny fixtures in each published layout, hand counts.
+
+Every fixture clip is a constant level that identifies its file (level k * 2**-8 is
+exact in PCM16), so the loaded examples can be traced back to the files they came from.
+"""
+import collections
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from clar_tf import audio_io, datasets
+
+STEP = 2.0 ** -8
+# Hand-written: Speech Commands digits in sorted order (sc10 / spoken_digits labels).
+SC10_LABEL = {"eight": 0, "five": 1, "four": 2, "nine": 3, "one": 4, "seven": 5, "six": 6,
+              "three": 7, "two": 8, "zero": 9}
+
+
+def _write_level(path, level, n, sr=16000):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.full(n, level, np.float32), sr, subtype="PCM_16")
+
+
+def _levels(ds):
+    """[(file level index, label, audio)] of every example."""
+    return [(int(round(e["audio"][0] / STEP)), int(e["label"]), e["audio"])
+            for e in ds.as_numpy_iterator()]
+
+
+def _speech_commands(root, words, takes=("aaaa0001", "bbbb0002", "cccc0003")):
+    """Speech Commands layout; first speaker in train, second validation, third test.
+
+    Returns {relative path: level index}; clips alternate 0.5 s (padded) and 1.5 s
+    (clipped).
+    """
+    files, level = {}, 1
+    for word in words:
+        for speaker in takes:
+            rel = f"{word}/{speaker}_nohash_0.wav"
+            _write_level(root / rel, level * STEP, 8000 if level % 2 else 24000)
+            files[rel] = level
+            level += 1
+    (root / "validation_list.txt").write_text(
+        "".join(f"{r}\n" for r in files if takes[1] in r))
+    (root / "testing_list.txt").write_text(
+        "".join(f"{r}\n" for r in files if takes[2] in r))
+    _write_level(root / "_background_noise_" / "white_noise.wav", 0.9, 16000)
+    (root / "README.md").write_text("not audio")
+    return files
+
+
+def test_sc10_splits_labels_lengths_and_background_excluded(tmp_path):
+    root = tmp_path / "sc"
+    files = _speech_commands(root, list(SC10_LABEL) + ["bed"])
+    by_level = {level: rel for rel, level in files.items()}
+    info = datasets.info("sc10", data_dir=tmp_path / "data", manual_dir=root)
+    assert info.class_names == tuple(SC10_LABEL) and info.num_classes == 10
+    assert info.clip_length == 16000 and (info.train_split, info.test_split) == ("train", "test")
+    assert info.splits == {"train": 10, "validation": 10, "test": 10}
+    expected_speaker = {"train": "aaaa0001", "validation": "bbbb0002", "test": "cccc0003"}
+    for split, speaker in expected_speaker.items():
+        seen = _levels(datasets.load("sc10", split, data_dir=tmp_path / "data"))
+        assert len(seen) == 10
+        for level, label, audio in seen:
+            word, name = by_level[level].split("/")
+            assert name.startswith(speaker) and label == SC10_LABEL[word]
+            assert audio.shape == (16000,) and audio.dtype == np.float32
+            n = 8000 if level % 2 else 16000  # 0.5 s padded with zeros, 1.5 s clipped
+            np.testing.assert_array_equal(audio[:n], level * STEP)
+            np.testing.assert_array_equal(audio[n:], 0.0)
+    # "bed" is not a digit and the 0.9-level background noise is not a class.
+    assert all(by_level[lv].split("/")[0] != "bed" for lv, _, _ in seen)
+
+
+def test_sc35_has_all_words_in_sorted_order(tmp_path):
+    words = ["yes", "backward", "zero", "wow", "bed", "learn", "dog", "down", "eight",
+             "five", "follow", "forward", "four", "go", "happy", "house", "left", "bird",
+             "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six",
+             "stop", "three", "tree", "two", "up", "visual", "cat"]
+    _speech_commands(tmp_path / "sc", words, takes=("aaaa0001", "bbbb0002", "cccc0003"))
+    info = datasets.info("sc35", data_dir=tmp_path / "data", manual_dir=tmp_path / "sc")
+    assert info.class_names == tuple(sorted(words)) and info.num_classes == 35
+    assert info.splits == {"train": 35, "validation": 35, "test": 35}
+    labels = [label for _, label, _ in _levels(
+        datasets.load("sc35", "test", data_dir=tmp_path / "data"))]
+    assert collections.Counter(labels) == {i: 1 for i in range(35)}
+
+
+def test_missing_split_list_names_the_layout(tmp_path):
+    root = tmp_path / "sc"
+    _speech_commands(root, list(SC10_LABEL))
+    (root / "validation_list.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="validation_list.txt") as err:
+        datasets.info("sc10", data_dir=tmp_path / "data", manual_dir=root)
+    assert str(root / "validation_list.txt") in str(err.value)
+    assert "testing_list.txt" in str(err.value)  # the expected layout is spelled out
+
+
+def test_corrupt_file_fails_or_is_skipped_and_reported(tmp_path, capsys):
+    root = tmp_path / "sc"
+    _speech_commands(root, list(SC10_LABEL))
+    bad = root / "two" / "aaaa0001_nohash_0.wav"
+    bad.write_bytes(b"RIFF1234WAVEnot really audio")
+    with pytest.raises(audio_io.AudioError, match="skip_bad_files") as err:
+        datasets.info("sc10", data_dir=tmp_path / "data", manual_dir=root)
+    assert str(bad) in str(err.value)
+    info = datasets.info("sc10", data_dir=tmp_path / "data", manual_dir=root,
+                         skip_bad_files=True)
+    assert info.splits == {"train": 9, "validation": 10, "test": 10}
+    out = capsys.readouterr().out
+    assert "skipped 1 bad audio file(s)" in out and str(bad) in out
+
+
+def _nsynth(root):
+    """Three split folders; returns {split: {note_str: (family, pitch)}}."""
+    notes = {"train": {"bass_synthetic_000-024-100": (0, 24),
+                       "vocal_acoustic_001-060-050": (10, 60),
+                       "guitar_electronic_002-127-025": (3, 127)},
+             "validation": {"flute_acoustic_003-072-075": (2, 72)},
+             "test": {"organ_electronic_004-000-127": (6, 0),
+                      "bass_synthetic_005-033-100": (0, 33)}}
+    level = 1
+    for split, folder in (("train", "nsynth-train"), ("validation", "nsynth-valid"),
+                          ("test", "nsynth-test")):
+        meta = {}
+        for note, (family, pitch) in notes[split].items():
+            meta[note] = {"note_str": note, "instrument_family": family, "pitch": pitch,
+                          "sample_rate": 16000}
+            _write_level(root / folder / "audio" / f"{note}.wav", level * STEP, 16000)
+            level += 1
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "examples.json").write_text(json.dumps(meta))
+    return notes
+
+
+@pytest.mark.parametrize("name, field", [("nsynth11", 0), ("nsynth128", 1)])
+def test_nsynth_labels_are_family_or_pitch(tmp_path, name, field):
+    notes = _nsynth(tmp_path / "ns")
+    info = datasets.info(name, data_dir=tmp_path / "data", manual_dir=tmp_path / "ns")
+    assert info.clip_length == 64000 and info.num_classes == (11, 128)[field]
+    assert info.splits == {"train": 3, "validation": 1, "test": 2}
+    for split, split_notes in notes.items():
+        got = sorted((label, audio.shape, float(audio[-1])) for _, label, audio in
+                     _levels(datasets.load(name, split, data_dir=tmp_path / "data")))
+        want = sorted((labels[field], (64000,), 0.0) for labels in split_notes.values())
+        assert got == want
+
+
+def test_nsynth_missing_metadata_is_a_clear_error(tmp_path):
+    _nsynth(tmp_path / "ns")
+    (tmp_path / "ns" / "nsynth-test" / "examples.json").unlink()
+    with pytest.raises(FileNotFoundError, match="nsynth-test/examples.json"):
+        datasets.info("nsynth11", data_dir=tmp_path / "data", manual_dir=tmp_path / "ns")
+
+
+ESC_ROWS = [  # filename, fold, target, category, esc10
+    ("1-100-A-0.wav", 1, 0, "dog", True), ("2-101-A-0.wav", 2, 0, "dog", True),
+    ("5-102-A-0.wav", 5, 0, "dog", True), ("3-103-A-41.wav", 3, 41, "chainsaw", True),
+    ("5-104-A-41.wav", 5, 41, "chainsaw", True), ("4-105-A-38.wav", 4, 38, "clock_tick", True),
+    ("1-106-A-14.wav", 1, 14, "chirping_birds", False),
+    ("5-107-A-49.wav", 5, 49, "hand_saw", False),
+]
+
+
+def _esc(root, rows=ESC_ROWS):
+    (root / "meta").mkdir(parents=True)
+    lines = ["filename,fold,target,category,esc10,src_file,take"]
+    for i, (filename, fold, target, category, esc10) in enumerate(rows):
+        lines.append(f"{filename},{fold},{target},{category},{esc10},{100 + i},A")
+        _write_level(root / "audio" / filename, (i + 1) * STEP, 44100 * 5, sr=44100)
+    (root / "meta" / "esc50.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("name, expected", [
+    # Hand-written: ESC-10 targets 0, 38, 41 are its 1st, 8th and 10th classes.
+    ("esc10", {"train": [0, 0, 9, 7], "test": [0, 9]}),
+    ("esc50", {"train": [0, 0, 41, 38, 14], "test": [0, 41, 49]}),
+])
+def test_esc_folds_and_labels(tmp_path, name, expected):
+    _esc(tmp_path / "esc")
+    info = datasets.info(name, data_dir=tmp_path / "data", manual_dir=tmp_path / "esc")
+    assert info.clip_length == 80000 and info.num_classes == int(name[3:])
+    assert info.splits == {split: len(v) for split, v in expected.items()}
+    for split, labels in expected.items():
+        seen = _levels(datasets.load(name, split, data_dir=tmp_path / "data"))
+        assert sorted(label for _, label, _ in seen) == sorted(labels)
+        # 5 s at 44.1 kHz resampled to exactly 80000 samples at 16 kHz.
+        assert all(audio.shape == (80000,) for _, _, audio in seen)
+    assert info.class_names[0] == "dog"
+
+
+def test_esc_missing_csv_is_a_clear_error(tmp_path):
+    (tmp_path / "esc" / "audio").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="meta/esc50.csv"):
+        datasets.info("esc50", data_dir=tmp_path / "data", manual_dir=tmp_path / "esc")
+
+
+def _peak_hz(x, sr=16000):
+    return np.fft.rfftfreq(x.shape[0], 1 / sr)[np.argmax(np.abs(np.fft.rfft(x)))]
+
+
+def test_folder_resamples_to_16khz_mono_and_labels_sorted_folders(tmp_path):
+    root = tmp_path / "mine"
+    (root / "zebra" / "deep").mkdir(parents=True)
+    (root / "apple").mkdir()
+    t8, t44 = np.arange(8000) / 8000, np.arange(44100) / 44100
+    sf.write(root / "zebra" / "deep" / "low.wav", 0.5 * np.sin(2 * np.pi * 1000 * t8), 8000)
+    stereo = np.stack([np.sin(2 * np.pi * 1000 * t44)] * 2, axis=1) * 0.3
+    sf.write(root / "apple" / "stereo.flac", stereo, 44100)
+    (root / "apple" / "notes.txt").write_text("ignored")
+    (root / "apple" / ".hidden.wav").write_bytes(b"ignored, not audio")
+    kwargs = dict(data_dir=tmp_path / "data", manual_dir=root, clip_length=12000)
+    info = datasets.info("folder", **kwargs)
+    assert info.class_names == ("apple", "zebra") and info.splits == {"train": 2}
+    assert info.test_split == "train"
+    got = {int(e["label"]): e["audio"]
+           for e in datasets.load("folder", "train", **kwargs).as_numpy_iterator()}
+    for label in (0, 1):  # apple = 44.1 kHz stereo, zebra = 8 kHz (both 1 s of 1 kHz)
+        assert got[label].shape == (12000,)
+        assert abs(_peak_hz(got[label]) - 1000) <= 2
+
+
+def test_folder_unlabeled_and_distinct_preparations(tmp_path):
+    root = tmp_path / "any"
+    _write_level(root / "a.wav", STEP, 4000)
+    _write_level(root / "sub" / "b.wav", 2 * STEP, 4000)
+    info = datasets.info("folder", data_dir=tmp_path / "data", manual_dir=root,
+                         clip_length=2000, unlabeled=True)
+    assert info.num_classes == 0 and info.splits == {"train": 2}
+    ds = datasets.load("folder", "train", data_dir=tmp_path / "data", manual_dir=root,
+                       clip_length=2000, unlabeled=True)
+    assert sorted((lv, label) for lv, label, _ in _levels(ds)) == [(1, -1), (2, -1)]
+    # Another clip length is another preparation, not the first one reused.
+    other = datasets.load("folder", "train", data_dir=tmp_path / "data", manual_dir=root,
+                          clip_length=3000, unlabeled=True)
+    assert other.element_spec["audio"].shape == (3000,)
+    prepared = [p for p in (tmp_path / "data" / "clar_folder").iterdir()
+                if not p.name.startswith(".")]
+    assert len(prepared) == 2
+    (tmp_path / "empty" / "notes").mkdir(parents=True)
+    (tmp_path / "empty" / "notes" / "readme.txt").write_text("no audio here")
+    with pytest.raises(FileNotFoundError, match="No audio files under"):
+        datasets.info("folder", data_dir=tmp_path / "data", manual_dir=tmp_path / "empty",
+                      clip_length=2000)
+
+
+def test_bad_arguments_name_the_flag(tmp_path):
+    with pytest.raises(ValueError, match="--dataset='sc11'.*sc10, sc35, spoken_digits"):
+        datasets.info("sc11", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="--manual_dir is required"):
+        datasets.info("esc50", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="clip_length=8000"):
+        datasets.info("sc10", data_dir=tmp_path, clip_length=8000)
+    with pytest.raises(ValueError, match="clip_length"):
+        datasets.info("folder", data_dir=tmp_path, manual_dir=tmp_path)
+
+
+def _toy(labels):
+    n = len(labels)
+    return tf.data.Dataset.from_tensor_slices(
+        {"audio": np.arange(n, dtype=np.float32)[:, None], "label": np.asarray(labels, np.int64)})
+
+
+def _relabeled(ds):
+    return np.array([int(e["label"]) for e in ds.as_numpy_iterator()])
+
+
+def test_label_fraction_exact_and_deterministic():
+    labels = np.arange(101) % 4
+    ds = _toy(labels)
+    first = _relabeled(datasets.with_label_fraction(ds, 0.25, seed=3))
+    assert (first >= 0).sum() == 25  # round(0.25 * 101)
+    kept = first >= 0
+    np.testing.assert_array_equal(first[kept], labels[kept])  # labels unchanged
+    np.testing.assert_array_equal(first[~kept], -1)
+    again = _relabeled(datasets.with_label_fraction(ds, 0.25, seed=3))
+    np.testing.assert_array_equal(first, again)
+    other = _relabeled(datasets.with_label_fraction(ds, 0.25, seed=4))
+    assert (other >= 0).sum() == 25 and not np.array_equal(first, other)
+    np.testing.assert_array_equal(_relabeled(datasets.with_label_fraction(ds, 1.0, 3)), labels)
+    assert (_relabeled(datasets.with_label_fraction(ds, 0.0, 3)) == -1).all()
+    # Unknown cardinality (after a filter) gives the same selection.
+    unknown = ds.filter(lambda e: True)
+    np.testing.assert_array_equal(_relabeled(datasets.with_label_fraction(unknown, 0.25, 3)),
+                                  first)
+
+
+def test_label_fraction_stratified_per_class_counts():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 3 + [3] * 17)
+    out = _relabeled(datasets.with_label_fraction(_toy(labels), 0.1, seed=0,
+                                                  stratified=True))
+    counts = collections.Counter(labels[out >= 0])
+    assert counts == {0: 5, 1: 3, 2: 1, 3: 2}  # round(0.1 * N_c), at least 1
+    assert out.shape == labels.shape
+    again = _relabeled(datasets.with_label_fraction(_toy(labels), 0.1, seed=0,
+                                                    stratified=True))
+    np.testing.assert_array_equal(out, again)
+    with pytest.raises(ValueError, match="fraction=1.5"):
+        datasets.with_label_fraction(_toy(labels), 1.5, seed=0)
