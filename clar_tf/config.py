@@ -39,6 +39,7 @@ class Config:
     width: float = 1.0
     frontend: str = "paper"
     conv1d_kernel_size: int = 3
+    conv1d_pool_size: int = 3
     augment: str = "FD+TM"
     head_hidden_units: int = 512
     projection_units: int = 128
@@ -78,7 +79,7 @@ class Config:
             raise ValueError("labeled_fraction must be in [0, 1]. "
                              f"Received: labeled_fraction={self.labeled_fraction}")
         for name in ("batch_size", "epochs", "head_hidden_units", "projection_units",
-                     "linear_eval_epochs", "linear_eval_batch_size", "conv1d_kernel_size"):
+                     "linear_eval_epochs", "linear_eval_batch_size", "conv1d_kernel_size", "conv1d_pool_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:

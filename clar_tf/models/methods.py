@@ -1,0 +1,187 @@
+"""The four training methods as `fit()`-compatible Keras models (paper §3.2, §4, §8).
+
+Every method shares one pipeline: a batch of clips `[N, L]` is augmented twice inside
+`train_step` (the augmentation chain runs in the graph, on the accelerator), both views go
+through the embedder (frontend + ResNet18 for 2D, ResNet18 alone for 1D) and the
+projection head as one `[2N, ...]` batch, and only the loss differs:
+
+| method       | loss                                                                      |
+|--------------|---------------------------------------------------------------------------|
+| `supervised` | CE on the head's last layer (`output`), labeled examples only            |
+| `simclr`     | NT-Xent (eq. 1) on `output` (128-d); labels unused                        |
+| `supcon`     | SupCon (Khosla et al. 2020) on `output`, labeled examples only           |
+| `clar`       | NT-Xent on `projection` (the layer before the last) + CE on `output` (eq. 4) |
+
+CE is averaged over both views' logits. Labels of -1 mark unlabeled examples (the
+label-fraction runs of §8); they add nothing to CE or SupCon.
+
+Distribution: the loss functions return per-replica values whose mean over replicas is
+the global-batch loss (see `clar_tf.losses`); the step divides by the replica count so the
+optimizer's all-reduce SUM yields the global-batch gradient.
+"""
+import keras
+import tensorflow as tf
+
+from clar_tf import augment, losses
+from clar_tf.frontend import Frontend
+from clar_tf.models import resnet
+from clar_tf.models.heads import ProjectionHead
+
+
+class TwoViewModel(keras.Model):
+    """Base class: two augmented views, one forward pass, method-specific losses.
+
+    Args:
+        embedder: `keras.Model` mapping audio `[B, L]` to embeddings `[B, D]`.
+        head: `ProjectionHead` returning `{"projection", "output"}`.
+        augmenter: layer mapping `[B, L]` to an augmented `[B, L]` when `training=True`.
+        temperature: τ of NT-Xent / SupCon.
+    """
+
+    loss_names = ("loss",)
+
+    def __init__(self, embedder, head, augmenter, temperature=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.embedder = embedder
+        self.head = head
+        self.augmenter = augmenter
+        self.temperature = temperature
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in self.loss_names}
+        self.accuracy = (keras.metrics.Mean(name="accuracy")
+                         if head.num_classes else None)
+
+    @property
+    def metrics(self):
+        tracked = list(self.trackers.values())
+        return tracked + ([self.accuracy] if self.accuracy is not None else [])
+
+    def call(self, audio, training=None):
+        return self.head(self.embedder(audio, training=training), training=training)
+
+    def views(self, audio):
+        """Two independently augmented views `[2N, L]` (view 1 stacked on view 2)."""
+        return tf.concat([self.augmenter(audio, training=True),
+                          self.augmenter(audio, training=True)], axis=0)
+
+    def compute_losses(self, out1, out2, labels):
+        """Returns a dict with at least `"loss"`; `out*` are the head's dicts per view."""
+        raise NotImplementedError
+
+    def _forward_losses(self, audio, labels, training):
+        n = tf.shape(audio)[0]
+        outputs = self(self.views(audio), training=training)
+        outputs = {k: tf.cast(v, "float32") for k, v in outputs.items()}
+        out1 = {k: v[:n] for k, v in outputs.items()}
+        out2 = {k: v[n:] for k, v in outputs.items()}
+        return self.compute_losses(out1, out2, labels), out1, out2
+
+    def _update_metrics(self, values, out1, out2, labels):
+        for name in self.loss_names:
+            self.trackers[name].update_state(values[name])
+        if self.accuracy is not None:
+            labeled = labels >= 0
+            for out in (out1, out2):
+                pred = tf.argmax(out["output"], axis=-1, output_type=labels.dtype)
+                correct = tf.cast(tf.equal(pred, labels), "float32")
+                self.accuracy.update_state(tf.boolean_mask(correct, labeled))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        audio, labels = data["audio"], tf.cast(data["label"], "int64")
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            values, out1, out2 = self._forward_losses(audio, labels, training=True)
+            loss = values["loss"] / tf.cast(replicas, "float32")
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply(grads, variables)
+        return self._update_metrics(values, out1, out2, labels)
+
+    def test_step(self, data):
+        audio, labels = data["audio"], tf.cast(data["label"], "int64")
+        values, out1, out2 = self._forward_losses(audio, labels, training=False)
+        return self._update_metrics(values, out1, out2, labels)
+
+
+def _cross_entropy(out1, out2, labels):
+    return 0.5 * (losses.masked_cross_entropy(out1["output"], labels)
+                  + losses.masked_cross_entropy(out2["output"], labels))
+
+
+class Supervised(TwoViewModel):
+    """Cross-entropy on the labeled examples (paper Table 2, "Cross-Entropy")."""
+
+    def compute_losses(self, out1, out2, labels):
+        return {"loss": _cross_entropy(out1, out2, labels)}
+
+
+class SimCLR(TwoViewModel):
+    """NT-Xent on the head's 128-d output; labels are ignored (Chen et al. 2020)."""
+
+    def compute_losses(self, out1, out2, labels):
+        del labels
+        return {"loss": losses.nt_xent(out1["output"], out2["output"], self.temperature)}
+
+
+class SupCon(TwoViewModel):
+    """Supervised contrastive loss on the labeled examples (Khosla et al. 2020)."""
+
+    def compute_losses(self, out1, out2, labels):
+        z = tf.stack([out1["output"], out2["output"]], axis=1)
+        return {"loss": losses.supcon(z, labels, self.temperature)}
+
+
+class CLAR(TwoViewModel):
+    """L = L_CL + L_CE (eq. 4): NT-Xent on `projection`, CE on `output` (paper §4)."""
+
+    loss_names = ("loss", "contrastive_loss", "ce_loss")
+
+    def compute_losses(self, out1, out2, labels):
+        contrastive = losses.nt_xent(out1["projection"], out2["projection"], self.temperature)
+        ce = _cross_entropy(out1, out2, labels)
+        return {"loss": contrastive + ce, "contrastive_loss": contrastive, "ce_loss": ce}
+
+
+METHOD_CLASSES = {"supervised": Supervised, "simclr": SimCLR, "supcon": SupCon, "clar": CLAR}
+
+
+def build_embedder(config, clip_length, sync_batchnorm=False):
+    """Functional model: raw audio `[B, clip_length]` → embedding `[B, 512·width]`.
+
+    For the 2D encoder the Kapre frontend is the first layer, so the saved embedder
+    (`encoder.keras`) takes raw audio like the exported model does. The frontend and the
+    augmentations stay float32 under mixed precision.
+    """
+    audio = keras.Input((clip_length,), name="audio")
+    if config.encoder == "2d":
+        features = Frontend(variant=config.frontend, dtype="float32", name="frontend")(audio)
+        encoder = resnet.resnet18_2d(tuple(features.shape[1:]), width=config.width,
+                                     sync_batchnorm=sync_batchnorm)
+        embedding = encoder(features)
+    else:
+        encoder = resnet.resnet18_1d(clip_length, width=config.width,
+                                     sync_batchnorm=sync_batchnorm,
+                                     kernel_size=config.conv1d_kernel_size,
+                                     pool_size=config.conv1d_pool_size)
+        embedding = encoder(audio)
+    return keras.Model(audio, embedding, name=f"embedder_{config.encoder}")
+
+
+def build_model(config, num_classes, clip_length, sync_batchnorm=False):
+    """The training model for `config.method`; call inside the strategy scope."""
+    embedder = build_embedder(config, clip_length, sync_batchnorm)
+    head = ProjectionHead(hidden_units=config.head_hidden_units,
+                          projection_units=config.projection_units,
+                          num_classes=num_classes if config.has_classifier else None,
+                          batchnorm=config.head_batchnorm,
+                          sync_batchnorm=sync_batchnorm, name="head")
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # augmentations stay float32
+    try:
+        augmenter = augment.from_spec(config.augment, seed=config.seed)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    return METHOD_CLASSES[config.method](embedder, head, augmenter,
+                                         temperature=config.temperature,
+                                         name=config.method)

@@ -1,0 +1,305 @@
+"""Training entry point: absl flags → frozen `Config` → `run(config)`.
+
+    python -m clar_tf.train --flagfile=configs/demo.flags
+    python -m clar_tf.train --flagfile=configs/sc10.flags --manual_dir=/data/speech_commands
+
+This is the only module that reads flags. `run(config)` is what the TFX `run_fn`, the
+experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
+backup (`backup/`), TensorBoard logs (`logs/`), `train_log.csv`, `linear_eval.csv` (the
+Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding) and
+`results.json`. Starting the same command again resumes from the last finished epoch.
+"""
+import dataclasses
+import json
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from clar_tf import config as config_lib
+from clar_tf import datasets, distribute, evaluate, optim
+from clar_tf.models import methods
+
+# Fields that may change between a run and its resumption without changing its meaning.
+_RESUMABLE_CHANGES = ("verbose", "epochs", "eval_every")
+
+
+def build_optimizer(config, steps_per_epoch):
+    """LARS (or Adam/SGD) with linear warm-up then cosine decay (paper §3.2)."""
+    base = optim.scaled_learning_rate(config.learning_rate, config.batch_size,
+                                      config.lr_scaling)
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(total, int(round(config.warmup_epochs * steps_per_epoch)))
+    schedule = optim.WarmupCosine(base, warmup, total)
+    if config.optimizer == "lars":
+        return optim.LARS(learning_rate=schedule, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=schedule)
+    return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
+
+
+def _dataset_kwargs(config):
+    return dict(data_dir=config.data_dir, manual_dir=config.manual_dir,
+                clip_length=config.clip_length, unlabeled=config.unlabeled)
+
+
+def eval_datasets(config, clip_length):
+    """(info, train, test) of the labeled set that linear evaluation uses.
+
+    That is the training dataset itself, or `eval_dataset` when pre-training saw
+    unlabeled audio. Its clips must have the training clip length.
+    """
+    if config.eval_dataset:
+        name = config.eval_dataset
+        kwargs = dict(data_dir=config.data_dir, manual_dir=config.eval_manual_dir,
+                      clip_length=clip_length if name == "folder" else None)
+    else:
+        if config.unlabeled:
+            raise ValueError("an unlabeled dataset needs --eval_dataset (a labeled set) "
+                             "for linear evaluation")
+        kwargs, name = _dataset_kwargs(config), config.dataset
+    info = datasets.info(name, **kwargs)
+    if info.clip_length != clip_length:
+        raise ValueError(f"eval_dataset={name} has clips of {info.clip_length} samples but "
+                         f"the encoder was trained on {clip_length}")
+    return (info, datasets.load(name, info.train_split, **kwargs),
+            datasets.load(name, info.test_split, **kwargs))
+
+
+def linear_evaluation(config, embedder):
+    """Linear evaluation of `embedder` on the config's (evaluation) dataset, all labels."""
+    clip_length = int(embedder.inputs[0].shape[1])
+    info, train_ds, test_ds = eval_datasets(config, clip_length)
+    result = evaluate.evaluate_embedder(embedder, train_ds, test_ds, info.num_classes,
+                                        epochs=config.linear_eval_epochs,
+                                        batch_size=config.linear_eval_batch_size,
+                                        seed=config.seed)
+    result["class_names"] = list(info.class_names)
+    return result
+
+
+def _train_pipeline(config, info):
+    ds = datasets.load(config.dataset, info.train_split, **_dataset_kwargs(config))
+    n = info.splits[info.train_split]
+    if n < config.batch_size:
+        raise ValueError(f"batch_size={config.batch_size} is larger than the training split "
+                         f"of dataset={config.dataset} ({n} examples)")
+    if not config.unlabeled:
+        ds = datasets.with_label_fraction(ds, config.labeled_fraction, config.seed,
+                                          stratified=config.stratified)
+    steps = config.steps_per_epoch or n // config.batch_size
+    ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
+          .repeat().batch(config.batch_size, drop_remainder=True)
+          .prefetch(tf.data.AUTOTUNE))
+    return ds, steps
+
+
+def _check_model_dir(config):
+    os.makedirs(config.model_dir, exist_ok=True)
+    path = os.path.join(config.model_dir, "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        new = dataclasses.asdict(config)
+        diff = sorted(k for k in set(old) | set(new)
+                      if old.get(k) != new.get(k) and k not in _RESUMABLE_CHANGES)
+        if diff:
+            raise ValueError(f"model_dir={config.model_dir} holds a run with a different "
+                             f"config ({', '.join(diff)} differ); use a new --model_dir")
+    with open(path, "w") as f:
+        f.write(config.to_json())
+
+
+def _init_from(config, model, clip_length):
+    """Copies a pretrained embedder's weights; refuses any architecture mismatch."""
+    path = os.path.join(config.init_from, "config.json")
+    if not os.path.exists(path):
+        raise ValueError(f"init_from={config.init_from}: no config.json (not a clar_tf run)")
+    with open(path) as f:
+        source = json.load(f)
+    for key in ("encoder", "width", "frontend", "conv1d_kernel_size", "conv1d_pool_size"):
+        if source.get(key) != getattr(config, key):
+            raise ValueError(f"init_from={config.init_from} has {key}={source.get(key)!r}, "
+                             f"this run has {key}={getattr(config, key)!r}")
+    pretrained = keras.saving.load_model(os.path.join(config.init_from, "encoder.keras"))
+    if int(pretrained.inputs[0].shape[1]) != clip_length:
+        raise ValueError(f"init_from={config.init_from} takes clips of "
+                         f"{pretrained.inputs[0].shape[1]} samples, this run {clip_length}")
+    model.embedder.set_weights(pretrained.get_weights())
+    if config.freeze_encoder:
+        model.embedder.trainable = False
+
+
+class _Throughput(keras.callbacks.Callback):
+    """Examples/s over the epochs after the first (which includes tracing)."""
+
+    def __init__(self, examples_per_epoch):
+        super().__init__()
+        self.examples_per_epoch, self.times = examples_per_epoch, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+    def examples_per_s(self):
+        times = self.times[1:] or self.times
+        return self.examples_per_epoch * len(times) / sum(times) if times else None
+
+
+def run(config):
+    """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results."""
+    _check_model_dir(config)
+    keras.utils.set_random_seed(config.seed)
+    strategy = distribute.get_strategy(config.strategy)
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    keras.config.set_dtype_policy(("mixed_float16" if gpu else "mixed_bfloat16")
+                                  if config.mixed_precision else "float32")
+    info = datasets.info(config.dataset, **_dataset_kwargs(config))
+    train_ds, steps = _train_pipeline(config, info)
+    with strategy.scope():
+        model = methods.build_model(config, info.num_classes, info.clip_length,
+                                    sync_batchnorm=strategy.num_replicas_in_sync > 1)
+        if config.init_from:
+            _init_from(config, model, info.clip_length)
+        model.compile(optimizer=build_optimizer(config, steps), jit_compile=config.jit_compile)
+    keras.config.set_dtype_policy("float32")
+
+    eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
+    throughput = _Throughput(steps * config.batch_size)
+    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
+                                                  delete_checkpoint=False),
+                 keras.callbacks.CSVLogger(os.path.join(config.model_dir, "train_log.csv"),
+                                           append=True),
+                 keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"), write_graph=False),
+                 throughput]
+    if config.eval_every:
+        callbacks.append(evaluate.LinearEvalCallback(
+            model.embedder, eval_train, eval_test, eval_info.num_classes,
+            every=config.eval_every, csv_path=os.path.join(config.model_dir, "linear_eval.csv"),
+            log_dir=os.path.join(config.model_dir, "logs", "linear_eval"),
+            epochs=config.linear_eval_epochs, batch_size=config.linear_eval_batch_size,
+            seed=config.seed))
+    start = time.perf_counter()
+    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps,
+                        callbacks=callbacks, verbose=config.verbose)
+    train_time = time.perf_counter() - start
+
+    encoder_path = os.path.join(config.model_dir, "encoder.keras")
+    model.embedder.save(encoder_path)
+    result = evaluate.evaluate_embedder(model.embedder, eval_train, eval_test,
+                                        eval_info.num_classes,
+                                        epochs=config.linear_eval_epochs,
+                                        batch_size=config.linear_eval_batch_size,
+                                        seed=config.seed)
+    final_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
+    result.update(class_names=list(eval_info.class_names), epochs=config.epochs,
+                  epochs_this_run=len(throughput.times), steps_per_epoch=steps,
+                  train_wall_time_s=train_time, examples_per_s=throughput.examples_per_s(),
+                  final_train_metrics=final_logs, method=config.method,
+                  encoder=config.encoder, labeled_fraction=config.labeled_fraction,
+                  num_replicas=strategy.num_replicas_in_sync)
+    results_path = os.path.join(config.model_dir, "results.json")
+    with open(results_path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"{config.method}-{config.encoder} on {config.dataset}: linear-eval top-1 "
+          f"{result['top1']:.4f} after {config.epochs} epochs "
+          f"({train_time:.0f} s this run) → {results_path}")
+    return result
+
+
+# ---------------------------------------------------------------------------- flags (CLI)
+
+def define_flags():
+    """Defines every `Config` field as an absl flag with help text."""
+    from absl import flags
+
+    d = config_lib.Config
+    f = dataclasses.fields(d)
+    defaults = {x.name: x.default for x in f}
+    flags.DEFINE_string("model_dir", None, "Output folder (config, checkpoints, logs, "
+                        "encoder.keras, results.json). Re-running resumes.", required=True)
+    flags.DEFINE_string("dataset", defaults["dataset"], "Dataset: " + ", ".join(datasets.NAMES))
+    flags.DEFINE_string("data_dir", defaults["data_dir"], "Where prepared TFDS data lives.")
+    flags.DEFINE_string("manual_dir", None, "The dataset's published on-disk layout "
+                        "(spoken_digits: generated there when missing).")
+    flags.DEFINE_integer("clip_length", None, "Samples per clip at 16 kHz (folder only).")
+    flags.DEFINE_bool("unlabeled", False, "folder dataset without class folders: all labels "
+                      "-1 (use --method=simclr and --eval_dataset).")
+    flags.DEFINE_float("labeled_fraction", 1.0, "Fraction of training labels kept (§8); the "
+                       "rest become -1.")
+    flags.DEFINE_bool("stratified", False, "Keep the labeled fraction per class.")
+    flags.DEFINE_string("eval_dataset", None, "Labeled dataset for linear evaluation "
+                        "(default: the training dataset).")
+    flags.DEFINE_string("eval_manual_dir", None, "manual_dir of --eval_dataset.")
+    flags.DEFINE_enum("method", defaults["method"], config_lib.METHODS,
+                      "supervised (CE), simclr (NT-Xent), supcon, clar (NT-Xent + CE).")
+    flags.DEFINE_enum("encoder", defaults["encoder"], config_lib.ENCODERS,
+                      "2d: frontend + ResNet18-2D; 1d: ResNet18-1D on the waveform.")
+    flags.DEFINE_float("width", 1.0, "ResNet width multiplier (1.0 = 512-d embeddings).")
+    flags.DEFINE_enum("frontend", defaults["frontend"], config_lib.FRONTENDS,
+                      "paper: 16 ms / 8 ms STFT + 128 mel; authors: their code's 2048/128.")
+    flags.DEFINE_integer("conv1d_kernel_size", 3, "1D ResNet block kernel (authors' code: 9).")
+    flags.DEFINE_integer("conv1d_pool_size", 3, "1D ResNet stem max-pool (authors' code: 9).")
+    flags.DEFINE_string("augment", defaults["augment"], "Augmentation chain in the paper's "
+                        "abbreviations joined by +: PS, WN, MN, FD, TM, TS, TST ('' = none).")
+    flags.DEFINE_integer("head_hidden_units", 512, "Projection head hidden width.")
+    flags.DEFINE_integer("projection_units", 128, "Projection (contrastive) width.")
+    flags.DEFINE_bool("head_batchnorm", False, "BatchNorm in the head (authors' code).")
+    flags.DEFINE_float("temperature", 0.5, "NT-Xent / SupCon temperature τ.")
+    flags.DEFINE_string("init_from", None, "model_dir of a pretrained run to start from.")
+    flags.DEFINE_bool("freeze_encoder", False, "With --init_from: train only the head.")
+    flags.DEFINE_integer("batch_size", defaults["batch_size"], "Global batch size.")
+    flags.DEFINE_integer("epochs", defaults["epochs"], "Training epochs.")
+    flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: split / batch).")
+    flags.DEFINE_enum("optimizer", defaults["optimizer"], config_lib.OPTIMIZERS,
+                      "lars (paper), adam, sgd (momentum 0.9).")
+    flags.DEFINE_float("learning_rate", 1.0, "Base learning rate (before --lr_scaling).")
+    flags.DEFINE_enum("lr_scaling", "none", config_lib.LR_SCALINGS,
+                      "none; linear: lr·B/256; sqrt: lr·sqrt(B).")
+    flags.DEFINE_float("weight_decay", 1e-4, "LARS weight decay (biases and BN excluded).")
+    flags.DEFINE_float("warmup_epochs", 10.0, "Linear warm-up epochs before cosine decay.")
+    flags.DEFINE_enum("strategy", "auto", config_lib.STRATEGIES,
+                      "auto: mirrored when >1 GPU; multi_worker reads TF_CONFIG.")
+    flags.DEFINE_bool("mixed_precision", False, "float16 on GPU, bfloat16 on CPU.")
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
+    flags.DEFINE_integer("seed", 0, "Seed for weights, augmentation and label fraction.")
+    flags.DEFINE_integer("shuffle_buffer", 10000, "tf.data shuffle buffer.")
+    flags.DEFINE_integer("eval_every", 0, "Linear evaluation every N epochs (0 = only at the "
+                         "end).")
+    flags.DEFINE_integer("linear_eval_epochs", 100, "Epochs of the linear classifier.")
+    flags.DEFINE_integer("linear_eval_batch_size", 256, "Batch size of linear evaluation.")
+    flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (0, 1, 2).")
+    flags.register_validator("labeled_fraction", lambda v: 0.0 <= v <= 1.0,
+                             "--labeled_fraction must be in [0, 1]")
+    flags.register_validator("dataset", lambda v: v in datasets.NAMES,
+                             "--dataset must be one of " + ", ".join(datasets.NAMES))
+    for name in ("batch_size", "epochs"):
+        flags.register_validator(name, lambda v: v >= 1, f"--{name} must be >= 1")
+
+
+def config_from_flags(flag_values):
+    """Builds the frozen `Config` from parsed flags; a bad value names its flag."""
+    names = [f.name for f in dataclasses.fields(config_lib.Config)]
+    values = {n: flag_values[n].value for n in names}
+    try:
+        return config_lib.Config(**values)
+    except ValueError as e:
+        raise SystemExit(f"Flag error: {e}") from None
+
+
+def main(argv):
+    from absl import flags
+
+    if len(argv) > 1:
+        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+    run(config_from_flags(flags.FLAGS))
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)

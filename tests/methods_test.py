@@ -1,0 +1,134 @@
+"""The four training methods: losses, label masking, fit(), and two replicas vs one."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clar_tf import config as config_lib
+from clar_tf import distribute, losses
+from clar_tf.models import methods
+
+CLIP = 2000
+CLASSES = 3
+
+
+def _config(method, **overrides):
+    values = dict(model_dir="unused", method=method, encoder="1d", width=0.125,
+                  augment="", head_hidden_units=32, projection_units=16, seed=1)
+    values.update(overrides)
+    return config_lib.Config(**values)
+
+
+def _batch(n=8, seed=0):
+    rng = np.random.RandomState(seed)
+    labels = np.arange(n) % CLASSES
+    t = np.arange(CLIP) / 16000.0
+    audio = np.stack([np.sin(2 * np.pi * (300 + 400 * y) * t) for y in labels])
+    audio = audio + 0.05 * rng.randn(n, CLIP)
+    return {"audio": audio.astype("float32"), "label": labels.astype("int64")}
+
+
+def _np_ce(logits, labels):
+    keep = labels >= 0
+    z = logits[keep] - logits[keep].max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -logp[np.arange(keep.sum()), labels[keep]].mean() if keep.any() else 0.0
+
+
+def _outputs(model, audio):
+    out = model(audio, training=False)
+    return {k: tf.constant(np.asarray(v)) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("method", config_lib.METHODS)
+def test_each_method_drives_its_loss_down(method):
+    keras.utils.set_random_seed(0)
+    model = methods.build_model(_config(method), CLASSES, CLIP)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    ds = tf.data.Dataset.from_tensors(_batch()).repeat()
+    history = model.fit(ds, epochs=6, steps_per_epoch=5, verbose=0).history["loss"]
+    assert history[-1] < 0.8 * history[0], history
+    assert isinstance(model, methods.METHOD_CLASSES[method])
+
+
+def test_clar_without_labels_is_nt_xent_on_the_layer_before_the_last():
+    keras.utils.set_random_seed(0)
+    model = methods.build_model(_config("clar"), CLASSES, CLIP)
+    b1, b2 = _batch(seed=1), _batch(seed=2)
+    out1, out2 = _outputs(model, b1["audio"]), _outputs(model, b2["audio"])
+    assert out1["projection"].shape == (8, 16) and out1["output"].shape == (8, CLASSES)
+    got = model.compute_losses(out1, out2, tf.fill([8], tf.constant(-1, tf.int64)))
+    want = losses.nt_xent(out1["projection"], out2["projection"], 0.5)
+    np.testing.assert_allclose(float(got["loss"]), float(want), rtol=1e-6)
+    assert float(got["ce_loss"]) == 0.0
+
+
+def test_cross_entropy_ignores_unlabeled_examples():
+    keras.utils.set_random_seed(0)
+    model = methods.build_model(_config("clar"), CLASSES, CLIP)
+    out1 = _outputs(model, _batch(seed=1)["audio"])
+    out2 = _outputs(model, _batch(seed=2)["audio"])
+    labels = np.array([0, -1, 2, 1, -1, -1, 0, 2])
+    ce = float(model.compute_losses(out1, out2, tf.constant(labels))["ce_loss"])
+    want = 0.5 * (_np_ce(out1["output"].numpy(), labels) + _np_ce(out2["output"].numpy(), labels))
+    np.testing.assert_allclose(ce, want, rtol=1e-5)
+    # Changing the logits of unlabeled rows changes nothing.
+    noise = np.where((labels < 0)[:, None], 100.0, 0.0).astype("float32")
+    moved = {"projection": out1["projection"], "output": out1["output"] + noise}
+    ce_moved = float(model.compute_losses(moved, out2, tf.constant(labels))["ce_loss"])
+    np.testing.assert_allclose(ce_moved, ce, rtol=1e-6)
+
+
+def test_supervised_and_supcon_ignore_unlabeled_only_batches():
+    keras.utils.set_random_seed(0)
+    for method in ("supervised", "supcon"):
+        model = methods.build_model(_config(method), CLASSES, CLIP)
+        out = _outputs(model, _batch()["audio"])
+        got = model.compute_losses(out, out, tf.fill([8], tf.constant(-1, tf.int64)))
+        assert float(got["loss"]) == 0.0
+
+
+def test_views_are_augmented_independently():
+    keras.utils.set_random_seed(0)
+    model = methods.build_model(_config("simclr", augment="TS+WN"), CLASSES, CLIP)
+    audio = tf.constant(_batch()["audio"])
+    views = model.views(audio).numpy()
+    assert views.shape == (16, CLIP)
+    assert not np.allclose(views[:8], views[8:])
+    assert not np.allclose(views[:8], audio.numpy())
+
+
+def test_2d_embedder_takes_raw_audio():
+    model = methods.build_model(_config("clar", encoder="2d"), CLASSES, CLIP)
+    assert model.embedder.inputs[0].shape[1] == CLIP
+    emb = model.embedder(_batch()["audio"])
+    assert emb.shape == (8, 64)  # 512 · 0.125
+
+
+@pytest.mark.parametrize("method", ["clar", "supcon"])
+def test_two_replicas_match_one_device(method):
+    batch = _batch(n=8)
+    ds = tf.data.Dataset.from_tensors(batch).repeat()
+    results = []
+    for name in ("one_device", "mirrored"):
+        strategy = distribute.get_strategy(name)
+        keras.utils.set_random_seed(3)
+        with strategy.scope():
+            model = methods.build_model(_config(method), CLASSES, CLIP,
+                                        sync_batchnorm=name == "mirrored")
+            model.compile(optimizer=keras.optimizers.SGD(0.1))
+        if results:
+            model.set_weights(results[0][1])
+        start = [w.copy() for w in model.get_weights()]
+        # Mirrored splits each global batch of 8 into two replicas of 4.
+        history = model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0).history
+        results.append((history["loss"][0], start, model.get_weights()))
+        assert strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
+    (loss1, _, after1), (loss2, _, after2) = results
+    np.testing.assert_allclose(loss2, loss1, rtol=1e-4)
+    # Synchronized BN computes its variance as E[x²] - E[x]², plain BN in two passes: the
+    # float32 round-off differs, so updates are compared by relative norm (a wrong
+    # gradient scale across replicas would be off by 100 %).
+    for w1, w2, w0 in zip(after1, after2, results[0][1]):
+        d1, d2 = w1 - w0, w2 - w0
+        assert np.linalg.norm(d2 - d1) <= 1e-2 * np.linalg.norm(d1) + 1e-7
