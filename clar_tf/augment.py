@@ -267,11 +267,21 @@ class Augmentation(keras.layers.Layer):
 
     # -- public two-step API
     def sample_params(self, batch_size, length):
-        """Draw per-example parameters for a `[batch_size, length]` batch (dict of tensors)."""
-        params = self._sample(batch_size, length)
+        """Draw per-example parameters for a `[batch_size, length]` batch (dict of tensors).
+
+        Under a `tf.distribute` strategy with R replicas every replica holds the same
+        seed state, so each draws for the global batch (R · batch_size) and keeps its own
+        slice: every example of the global batch gets its own parameters.
+        """
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        params = self._sample(batch_size * replicas, length)
         if self.p < 1.0:
-            u = keras.random.uniform((batch_size,), seed=self.seed_generator)
+            u = keras.random.uniform((batch_size * replicas,), seed=self.seed_generator)
             params["apply"] = u < self.p
+        if replicas > 1:
+            start = ctx.replica_id_in_sync_group * batch_size
+            params = {k: v[start:start + batch_size] for k, v in params.items()}
         return params
 
     def augment(self, inputs, params):

@@ -6,8 +6,9 @@
 This is the only module that reads flags. `run(config)` is what the TFX `run_fn`, the
 experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
 backup (`backup/`), TensorBoard logs (`logs/`), `train_log.csv`, `linear_eval.csv` (the
-Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding) and
-`results.json`. Starting the same command again resumes from the last finished epoch.
+Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding),
+`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.txt`
+and `results.json`. Starting the same command again resumes from the last finished epoch.
 """
 import dataclasses
 import json
@@ -149,6 +150,24 @@ class _Throughput(keras.callbacks.Callback):
         return self.examples_per_epoch * len(times) / sum(times) if times else None
 
 
+def save_inference_model(model, info, model_dir):
+    """Writes `inference.keras` (audio → {"embedding"[, "logits"]}) and `labels.txt`.
+
+    `logits` exist for the methods whose head ends in a classifier (supervised, CLAR);
+    `labels.txt` holds one class name per line, in label order. Export and embedding
+    code read these two files with `config.json`.
+    """
+    audio = keras.Input(tuple(model.embedder.inputs[0].shape[1:]), name="audio")
+    embedding = model.embedder(audio, training=False)
+    outputs = {"embedding": embedding}
+    if model.head.num_classes:
+        outputs["logits"] = model.head(embedding, training=False)["output"]
+    keras.Model(audio, outputs, name="inference").save(
+        os.path.join(model_dir, "inference.keras"))
+    with open(os.path.join(model_dir, "labels.txt"), "w") as f:
+        f.write("".join(f"{name}\n" for name in info.class_names))
+
+
 def run(config):
     """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results."""
     _check_model_dir(config)
@@ -187,8 +206,8 @@ def run(config):
                         callbacks=callbacks, verbose=config.verbose)
     train_time = time.perf_counter() - start
 
-    encoder_path = os.path.join(config.model_dir, "encoder.keras")
-    model.embedder.save(encoder_path)
+    model.embedder.save(os.path.join(config.model_dir, "encoder.keras"))
+    save_inference_model(model, info, config.model_dir)
     result = evaluate.evaluate_embedder(model.embedder, eval_train, eval_test,
                                         eval_info.num_classes,
                                         epochs=config.linear_eval_epochs,

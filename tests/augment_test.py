@@ -383,3 +383,16 @@ def test_full_chain_under_xla():
     a, b = fn(x).numpy(), fn(x).numpy()
     assert a.shape == x.shape and np.all(np.isfinite(a)) and np.all(np.isfinite(b))
     assert not np.allclose(a, b)  # the seed generator advances inside the XLA function
+
+
+@pytest.mark.parametrize("spec", ["TS", "FD+TM", "MN"])
+def test_replicas_draw_different_parameters(spec):
+    # Two replicas augment the same clips: each must get its own slice of the global draw.
+    from clar_tf import distribute
+    strategy = distribute.get_strategy("mirrored")
+    x = np.random.RandomState(0).randn(4, 4000).astype("float32")
+    with strategy.scope():
+        layer = augment.from_spec(spec, seed=5)
+    out = strategy.run(tf.function(lambda: layer(tf.constant(x), training=True)))
+    first, second = [np.asarray(v) for v in strategy.experimental_local_results(out)]
+    assert not np.allclose(first, second)

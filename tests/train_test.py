@@ -68,6 +68,13 @@ def test_run_resumes_after_interruption(digits, tmp_path, monkeypatch):
     assert np.isclose(np.trace(confusion) / confusion.sum(), saved["top1"])
     encoder = keras.saving.load_model(tmp_path / "run" / "encoder.keras")
     assert tuple(encoder.inputs[0].shape) == (None, 16000)
+    inference = keras.saving.load_model(tmp_path / "run" / "inference.keras")
+    clip = np.random.RandomState(0).randn(2, 16000).astype("float32")
+    out = inference(clip)
+    np.testing.assert_allclose(out["embedding"], encoder(clip), atol=1e-5)
+    assert out["logits"].shape == (2, 10)
+    with open(tmp_path / "run" / "labels.txt") as f:
+        assert f.read().split() == saved["class_names"]
     with open(tmp_path / "run" / "config.json") as f:
         assert config_lib.Config.from_json(f.read()) == config
 
