@@ -77,6 +77,13 @@ def test_run_resumes_after_interruption(digits, tmp_path, monkeypatch):
         assert f.read().split() == saved["class_names"]
     with open(tmp_path / "run" / "config.json") as f:
         assert config_lib.Config.from_json(f.read()) == config
+    # The standalone evaluation CLI reads the model_dir back and agrees.
+    proc = subprocess.run([sys.executable, "-m", "clar_tf.evaluate",
+                           f"--model_dir={tmp_path / 'run'}"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "run" / "linear_eval.json") as f:
+        assert abs(json.load(f)["top1"] - saved["top1"]) <= 0.05
 
 
 def test_model_dir_with_another_config_is_refused(digits, tmp_path):
