@@ -132,3 +132,21 @@ def test_two_replicas_match_one_device(method):
     for w1, w2, w0 in zip(after1, after2, results[0][1]):
         d1, d2 = w1 - w0, w2 - w0
         assert np.linalg.norm(d2 - d1) <= 1e-2 * np.linalg.norm(d1) + 1e-7
+
+
+@pytest.mark.parametrize("policy, jit", [("mixed_bfloat16", False), ("float32", True)])
+def test_mixed_precision_and_xla_steps(policy, jit):
+    keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = methods.build_model(_config("clar", encoder="2d"), CLASSES, CLIP)
+        model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=jit)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    if policy != "float32":
+        assert model.embedder.get_layer("frontend").compute_dtype == "float32"
+        assert model.augmenter.compute_dtype == "float32"
+        assert model.head.compute_dtype == "bfloat16"
+    ds = tf.data.Dataset.from_tensors(_batch()).repeat()
+    history = model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and np.isfinite(history["ce_loss"][0])
