@@ -5,6 +5,7 @@ which decodes with soundfile, mixes to mono and resamples with soxr, so there is
 one decoder and one resampler in the library. `pad_or_clip` implements the paper's
 fixed-length rule (§3.1): zeros appended on the right, or the right side cut off.
 """
+import os
 import re
 
 import numpy as np
@@ -96,3 +97,19 @@ def read_audio(path, sample_rate=SAMPLE_RATE):
     if not np.all(np.isfinite(x)):
         raise AudioError(f"Corrupt audio file {path}: it holds NaN or infinite samples")
     return resample(to_mono(x), file_sr, sample_rate)
+
+
+# soundfile's container names double as extensions; headerless RAW cannot be decoded.
+AUDIO_EXTENSIONS = frozenset(
+    {"." + f.lower() for f in sf.available_formats() if f != "RAW"} |
+    {".aif", ".oga", ".opus"})
+
+
+def audio_files(folder):
+    """Sorted paths of the audio files under `folder`, recursively, hidden ones skipped."""
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [os.path.join(parent, f) for f in files if not f.startswith(".")
+                  and os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
+    return sorted(found)

@@ -19,16 +19,10 @@ import os
 import re
 
 import numpy as np
-import soundfile as sf
 import tensorflow_datasets as tfds
 
+from clar_tf import audio_io
 from clar_tf.datasets import base
-
-# soundfile's container names double as extensions; headerless RAW cannot be decoded.
-AUDIO_EXTENSIONS = frozenset(
-    {"." + f.lower() for f in sf.available_formats() if f != "RAW"} |
-    {".aif", ".oga", ".opus"})
-
 
 @dataclasses.dataclass(eq=False)
 class FolderConfig(base.AudioConfig):
@@ -60,16 +54,6 @@ def make_config(path, clip_length, unlabeled=False):
                         description=f"Audio files under {path}.")
 
 
-def audio_files(folder):
-    """Sorted paths of the audio files under `folder`, recursively, hidden ones skipped."""
-    found = []
-    for parent, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [os.path.join(parent, f) for f in files if not f.startswith(".")
-                  and os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
-    return sorted(found)
-
-
 class ClarFolder(base.AudioBuilder):
     """Audio files from a local folder; build with `config=make_config(...)`."""
     MANUAL_DOWNLOAD_INSTRUCTIONS = "Pass the folder itself: make_config(path, clip_length)."
@@ -88,8 +72,8 @@ class ClarFolder(base.AudioBuilder):
             groups = [(os.path.join(root, name), label)
                       for label, name in enumerate(self.builder_config.class_names)]
         items = [(os.path.relpath(path, root).replace(os.sep, "/"), path, label)
-                 for folder, label in groups for path in audio_files(folder)]
+                 for folder, label in groups for path in audio_io.audio_files(folder)]
         if not items:
             raise FileNotFoundError(f"No audio files under {root} (looked for "
-                                    f"{', '.join(sorted(AUDIO_EXTENSIONS))})")
+                                    f"{', '.join(sorted(audio_io.AUDIO_EXTENSIONS))})")
         return {"train": self._generate_examples(items, "train")}

@@ -55,8 +55,14 @@ class TwoViewModel(keras.Model):
         tracked = list(self.trackers.values())
         return tracked + ([self.accuracy] if self.accuracy is not None else [])
 
-    def call(self, audio, training=None):
-        return self.head(self.embedder(audio, training=training), training=training)
+    def build(self, input_shape):
+        self.augmenter.build(input_shape)
+        self.head.build((None, self.embedder.outputs[0].shape[-1]))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        """Audio `[B, L]` → the head's `{"projection", "output"}`."""
+        return self.head(self.embedder(inputs, training=training), training=training)
 
     def views(self, audio):
         """Two independently augmented views `[2N, L]` (view 1 stacked on view 2)."""
@@ -182,6 +188,8 @@ def build_model(config, num_classes, clip_length, sync_batchnorm=False):
         augmenter = augment.from_spec(config.augment, seed=config.seed)
     finally:
         keras.config.set_dtype_policy(policy)
-    return METHOD_CLASSES[config.method](embedder, head, augmenter,
-                                         temperature=config.temperature,
-                                         name=config.method)
+    model = METHOD_CLASSES[config.method](embedder, head, augmenter,
+                                          temperature=config.temperature,
+                                          name=config.method)
+    model.build((None, clip_length))
+    return model

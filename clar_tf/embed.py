@@ -1,0 +1,273 @@
+"""Embeddings of your own audio with a trained or exported CLAR model.
+
+    python -m clar_tf.embed --model=runs/sc10 --out=embeddings [--hop_ms=500] \\
+        [--skip_bad_files] recordings/ extra/take1.flac
+
+reads every file soundfile decodes (folders recursively; stereo mixed to mono and
+resampled to the model's rate by `clar_tf.audio_io`) and writes one
+`<out>/<name>.npz` per file, where `<name>` is the file's path below the folder given
+(that folder's own name included) or, for a file given directly, its name; the
+original extension is kept (`recordings/a/b.wav` → `<out>/recordings/a/b.wav.npz`).
+Each `.npz` holds
+
+    embedding   float32 [D]     the clip embedding
+    frames      float32 [T, D]  one embedding per window
+    timestamps  float32 [T]     window centres, seconds from the file's start
+
+An unreadable file stops the run with an error naming it (exit status 1). With
+`--skip_bad_files` the run goes on, lists the skipped files at the end, and still exits
+with status 1, so scripts see that something is missing; 0 means every file was
+embedded.
+
+Windows (`embed`): the encoder sees clips of exactly `clip_length` samples, as in
+training. Audio is cut into windows of `clip_length` starting at 0, hop, 2·hop, ...
+(default hop: clip_length / 2), as many as needed to reach its end; the last window, or
+the only one of audio shorter than a clip, is zero-padded on the right, exactly as
+training padded short clips (paper §3.1). Frame t is the embedding of window t, its
+timestamp the window's centre, and the clip embedding the mean of the frames — for
+audio of at most one clip, simply the encoder's embedding of the padded clip.
+
+From Python:
+
+    model = embed.load("runs/sc10")             # or an export dir from clar_tf.export
+    clip, frames, seconds = embed.embed(audio, 44100, model)
+"""
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from clar_tf import audio_io
+from clar_tf import frontend  # noqa: F401  (registers the Frontend layer for loading)
+
+BATCH_SIZE = 64
+
+
+class Embedder:
+    """A loaded model: `embedder(windows)` maps float32 [B, clip_length] to [B, D].
+
+    Attributes:
+      sample_rate: Hz the model expects (audio is resampled to it).
+      clip_length: samples per window, the trained clip length.
+      embedding_size: D.
+      batch_size: windows per forward pass in `embed_windows`.
+      source: the folder it was loaded from.
+    """
+
+    def __init__(self, fn, sample_rate, clip_length, embedding_size, source,
+                 batch_size=BATCH_SIZE):
+        self._fn = fn
+        self.sample_rate = int(sample_rate)
+        self.clip_length = int(clip_length)
+        self.embedding_size = int(embedding_size)
+        self.source = source
+        self.batch_size = int(batch_size)
+
+    def __call__(self, windows):
+        windows = np.asarray(windows, np.float32)
+        if windows.ndim != 2 or windows.shape[1] != self.clip_length:
+            raise ValueError(f"Expected windows of shape [B, {self.clip_length}]. "
+                             f"Received: shape={windows.shape}")
+        return np.asarray(self._fn(tf.constant(windows)), np.float32)
+
+    def __repr__(self):
+        return (f"Embedder(source={self.source!r}, sample_rate={self.sample_rate}, "
+                f"clip_length={self.clip_length}, embedding_size={self.embedding_size})")
+
+
+def _saved_model_dir(path):
+    """`path` if it is a SavedModel, else its newest integer version folder, else None."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = sorted((int(d) for d in os.listdir(path) if d.isdigit()
+                       and os.path.exists(os.path.join(path, d, "saved_model.pb"))),
+                      reverse=True)
+    return os.path.join(path, str(versions[0])) if versions else None
+
+
+def load(path, batch_size=BATCH_SIZE):
+    """Loads a model for embedding; returns an `Embedder`.
+
+    Args:
+      path: a finished training run's `model_dir` (reads `encoder.keras`; its frontend
+        settings are inside it), or a `clar_tf.export` SavedModel: a version folder, or
+        the export folder holding versions (the newest is used; sample rate and clip
+        length come from its `metadata` signature).
+      batch_size: windows per forward pass.
+    """
+    if not os.path.isdir(path):
+        raise ValueError(f"Model path must be a folder. Received: path={path}")
+    encoder_path = os.path.join(path, "encoder.keras")
+    if os.path.exists(encoder_path) and os.path.exists(os.path.join(path, "config.json")):
+        encoder = keras.saving.load_model(encoder_path)
+        clip_length = int(encoder.inputs[0].shape[1])
+        fn = tf.function(lambda x: tf.cast(encoder(x, training=False), tf.float32),
+                         input_signature=[tf.TensorSpec([None, clip_length], tf.float32)])
+        return Embedder(fn, audio_io.SAMPLE_RATE, clip_length, encoder.outputs[0].shape[-1],
+                        path, batch_size)
+    saved = _saved_model_dir(path)
+    if saved is None:
+        raise ValueError(f"{path} is neither a clar_tf run (config.json + encoder.keras) "
+                         "nor a clar_tf.export SavedModel (saved_model.pb, or version "
+                         "folders holding one)")
+    loaded = tf.saved_model.load(saved)
+    if "metadata" not in loaded.signatures:
+        raise ValueError(f"{saved} is a SavedModel without the `metadata` signature of "
+                         "clar_tf.export")
+    meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
+    # The closure holds `loaded`, which owns the signature's variables.
+    return Embedder(lambda x: loaded.signatures["serving_default"](audio=x)["embedding"],
+                    meta["sample_rate"], meta["clip_length"], meta["embedding_size"], saved,
+                    batch_size)
+
+
+def embed_windows(model, audio, hop, offset, num_windows):
+    """Embeddings of regularly spaced windows of each row of `audio`.
+
+    Window t of row n covers samples [t·hop − offset, t·hop − offset + clip_length) of
+    `audio[n]`; samples outside the row are zeros. Windows go through `model` in batches
+    of `model.batch_size`, whichever rows they come from.
+
+    Args:
+      model: an `Embedder`.
+      audio: float32 [N, L] at `model.sample_rate`.
+      hop: samples between window starts (>= 1).
+      offset: samples of zeros before the row's start in window 0 (0 <= offset).
+      num_windows: T >= 1.
+
+    Returns:
+      float32 [N, T, D].
+    """
+    audio = np.asarray(audio, np.float32)
+    n, length = audio.shape
+    clip = model.clip_length
+    right = max(0, (num_windows - 1) * hop - offset + clip - length)
+    padded = np.pad(audio, ((0, 0), (offset, right)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, clip, axis=1)[:, ::hop]
+    out = np.zeros((n, num_windows, model.embedding_size), np.float32)
+    for start in range(0, n * num_windows, model.batch_size):
+        rows, cols = np.divmod(np.arange(start, min(start + model.batch_size,
+                                                    n * num_windows)), num_windows)
+        out[rows, cols] = model(windows[rows, cols])
+    return out
+
+
+def to_model_rate(audio, sample_rate, model):
+    """float32 [N, L'] audio at `model.sample_rate` from [N, L] or [L] at `sample_rate`."""
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim not in (1, 2):
+        raise ValueError("Expected audio of shape [samples] or [N, samples]. "
+                         f"Received: shape={audio.shape}")
+    rows = audio.reshape(-1, audio.shape[-1])
+    if sample_rate != model.sample_rate:
+        rows = np.stack([audio_io.resample(r, sample_rate, model.sample_rate) for r in rows])
+    return rows
+
+
+def embed(audio, sample_rate, model, hop_ms=None):
+    """Clip and frame embeddings of `audio` (see the module docstring for the windows).
+
+    Args:
+      audio: float32 [N, samples] or [samples], any length, at `sample_rate`.
+      sample_rate: Hz; resampled to `model.sample_rate` with `audio_io.resample`.
+      model: an `Embedder` from `load`.
+      hop_ms: milliseconds between windows; default half a clip.
+
+    Returns:
+      `(clip, frames, timestamps)`: float32 [N, D], [N, T, D] and [T] (window centres in
+      seconds); for [samples] input, [D], [T, D] and [T].
+    """
+    rows = to_model_rate(audio, sample_rate, model)
+    clip = model.clip_length
+    hop = clip // 2 if hop_ms is None else int(round(hop_ms * model.sample_rate / 1000))
+    if hop < 1:
+        raise ValueError(f"hop_ms must give at least one sample. Received: hop_ms={hop_ms}")
+    num_windows = 1 + -(-max(0, rows.shape[1] - clip) // hop)
+    frames = embed_windows(model, rows, hop, 0, num_windows)
+    timestamps = ((np.arange(num_windows) * hop + clip / 2) / model.sample_rate)
+    clips = frames.mean(axis=1)
+    if np.ndim(audio) == 1:
+        return clips[0], frames[0], timestamps.astype(np.float32)
+    return clips, frames, timestamps.astype(np.float32)
+
+
+def _inputs(paths):
+    """[(file, output name)] for files and folders (recursive), in the order given."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            parent = os.path.dirname(os.path.abspath(path))
+            found += [(f, os.path.relpath(f, parent)) for f in audio_io.audio_files(path)]
+        elif os.path.exists(path):
+            found.append((path, os.path.basename(path)))
+        else:
+            raise ValueError(f"No such file or folder: {path}")
+    names = [name for _, name in found]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"Two inputs would write the same output: {', '.join(twice)}")
+    return found
+
+
+def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbose=1):
+    """Writes `<out_dir>/<name>.npz` for every audio file under `paths`.
+
+    Returns:
+      `(written, skipped)`: lists of output paths and of skipped input files.
+
+    Raises:
+      audio_io.AudioError: a file cannot be read, unless `skip_bad_files`.
+    """
+    inputs = _inputs(paths)
+    progress = keras.utils.Progbar(len(inputs), verbose=verbose, unit_name="file")
+    written, skipped = [], []
+    for i, (path, name) in enumerate(inputs):
+        try:
+            audio = audio_io.read_audio(path, model.sample_rate)
+        except audio_io.AudioError as e:
+            if not skip_bad_files:
+                raise
+            print(f"\nskipping {path}: {e}", file=sys.stderr)
+            skipped.append(path)
+        else:
+            clip, frames, timestamps = embed(audio, model.sample_rate, model, hop_ms)
+            target = os.path.join(out_dir, name + ".npz")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            np.savez(target, embedding=clip, frames=frames, timestamps=timestamps)
+            written.append(target)
+        progress.update(i + 1)
+    return written, skipped
+
+
+def main(argv):
+    from absl import flags
+
+    f = flags.FLAGS
+    if len(argv) < 2:
+        raise SystemExit("Give at least one audio file or folder to embed.")
+    start = time.perf_counter()
+    try:
+        model = load(f.model)
+        written, skipped = embed_files(argv[1:], model, f.out, f.hop_ms, f.skip_bad_files)
+    except (ValueError, audio_io.AudioError) as e:  # AudioError names the file
+        raise SystemExit(f"error: {e}") from None
+    print(f"embedded {len(written)} files with {model.source} (D={model.embedding_size}) "
+          f"→ {f.out} in {time.perf_counter() - start:.1f} s")
+    if skipped:
+        raise SystemExit(f"skipped {len(skipped)} unreadable files:\n" + "\n".join(skipped))
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("model", None, "A clar_tf run's model_dir or a clar_tf.export "
+                        "folder.", required=True)
+    flags.DEFINE_string("out", None, "Folder for the .npz files.", required=True)
+    flags.DEFINE_float("hop_ms", None, "Milliseconds between windows (default: half a "
+                       "clip).")
+    flags.DEFINE_bool("skip_bad_files", False, "Skip unreadable files (listed at the end; "
+                      "the exit status is still 1).")
+    app.run(main)

@@ -1,0 +1,184 @@
+"""A trained run as a versioned TensorFlow SavedModel for TF Serving.
+
+    python -m clar_tf.export --model_dir=runs/sc10 --export_dir=serving/clar [--version=N]
+
+writes `export_dir/<version>/` (the layout TF Serving watches; default version: the Unix
+time, or one more than the newest version already there). The SavedModel holds the whole
+path from raw audio, so clients send samples, not spectrograms:
+
+    audio float32 [B, any length] at 16 kHz
+      ─► zeros appended / right side cut to the trained clip length (as in training)
+      ─► frontend ─► encoder [─► head]
+
+Signatures (tag set `serve`):
+
+  * `serving_default(audio: float32 [batch, samples])` → `embedding` float32 [B, D] and, when
+    the run's head ends in a classifier (methods supervised and clar), `logits` float32
+    [B, C], `probabilities` (softmax of logits) float32 [B, C] and `classes` string [B]
+    (the arg-max class name from `labels.txt`). Another dtype is refused by the
+    signature; audio that is not [batch, samples] fails with "audio must be a
+    [batch, samples] tensor".
+  * `metadata()` (no inputs) → `sample_rate` int32 [], `clip_length` int32 [],
+    `embedding_size` int32 [] and `labels` string [C] (empty without a classifier).
+    `clar_tf.embed.load` reads these. Both are also attributes of the object that
+    `tf.saved_model.load` returns (`loaded.serving_default(audio)`).
+
+The signature leaves the rank of `audio` open (`saved_model_cli show` prints
+`unknown_rank`) and checks it first thing in the graph: a fixed [None, None] is not
+enforced when a signature is called by name (TF Serving, saved_model_cli), and such a
+call would fail later with an indexing error. Trying it from the shell:
+
+    saved_model_cli run --dir serving/clar/<version> --tag_set serve \
+        --signature_def serving_default --inputs audio=clips.npy
+
+(`--input_exprs` accepts Python literals only, e.g. `'audio=[[0.0, 0.5, -0.5]]'`.)
+
+Serving it (`docker run -p 8501:8501 -v $PWD/serving/clar:/models/clar -e MODEL_NAME=clar
+tensorflow/serving`) and asking for two clips over REST (row format; the rows may have
+any length, but all rows of one request the same):
+
+    POST http://localhost:8501/v1/models/clar:predict
+    {"signature_name": "serving_default",
+     "instances": [[0.0, 0.01, -0.02, ...], [0.1, 0.0, 0.03, ...]]}
+
+answers `{"predictions": [{"embedding": [...], "logits": [...], "probabilities": [...],
+"classes": "seven"}, ...]}`; the columnar form `{"inputs": {"audio": [[...], [...]]}}`
+answers `{"outputs": {...}}`.
+"""
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from clar_tf import audio_io
+from clar_tf import frontend  # noqa: F401  (registers the Frontend layer for loading)
+from clar_tf.models import heads  # noqa: F401  (registers ProjectionHead for loading)
+
+
+_AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
+
+
+def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
+    """The two endpoint functions, `(serve, metadata)`, around `inference`.
+
+    Args:
+      inference: Keras model, audio [B, clip_length] → {"embedding"[, "logits"]} (a
+        run's `inference.keras`).
+      labels: class names in label order; used only when `inference` has logits.
+      sample_rate: the rate the model was trained at (Hz).
+
+    Returns:
+      `serve(audio)`: float32 [B, any] → the `serving_default` outputs of the module
+      docstring; `metadata()` → {"sample_rate", "clip_length", "embedding_size": int32 [],
+      "labels": string [C]}.
+    """
+    clip_length = int(inference.inputs[0].shape[1])
+    embedding_size = int(inference.output["embedding"].shape[-1])
+    has_classifier = "logits" in inference.output
+    labels = list(labels) if has_classifier else []
+    if has_classifier and len(labels) != inference.output["logits"].shape[-1]:
+        raise ValueError(f"labels.txt names {len(labels)} classes but the model has "
+                         f"{inference.output['logits'].shape[-1]} logits")
+
+    def serve(audio):
+        # Rank first (see the module docstring), then pad/clip like audio_io.pad_or_clip.
+        check = tf.debugging.assert_rank(audio, 2, message="audio must be a [batch, "
+                                         "samples] tensor of 16 kHz samples")
+        with tf.control_dependencies([check]):
+            audio = tf.identity(audio)[:, :clip_length]
+        audio = tf.pad(audio, [[0, 0], [0, clip_length - tf.shape(audio)[1]]])
+        audio = tf.reshape(audio, [-1, clip_length])  # static shape for the model
+        out = inference(audio, training=False)
+        result = {"embedding": tf.cast(out["embedding"], tf.float32)}
+        if has_classifier:
+            logits = tf.cast(out["logits"], tf.float32)
+            result.update(logits=logits, probabilities=tf.nn.softmax(logits),
+                          classes=tf.gather(tf.constant(labels, tf.string),
+                                            tf.argmax(logits, axis=-1)))
+        return result
+
+    def metadata():
+        return {"sample_rate": tf.constant(sample_rate, tf.int32),
+                "clip_length": tf.constant(clip_length, tf.int32),
+                "embedding_size": tf.constant(embedding_size, tf.int32),
+                "labels": tf.constant(labels, tf.string, shape=[len(labels)])}
+
+    return serve, metadata
+
+
+def _versions(export_dir):
+    """The integer version folders under `export_dir` (TF Serving's layout)."""
+    if not os.path.isdir(export_dir):
+        return []
+    return sorted(int(d) for d in os.listdir(export_dir) if d.isdigit())
+
+
+def _read_labels(model_dir):
+    path = os.path.join(model_dir, "labels.txt")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
+def export_saved_model(model_dir, export_dir, version=None):
+    """Exports the run in `model_dir` to `export_dir/<version>/`; returns that path.
+
+    Args:
+      model_dir: a finished `clar_tf.train` run (`inference.keras`, `labels.txt`).
+      export_dir: the folder TF Serving watches; created if missing.
+      version: positive int; default: the Unix time, or the newest existing version + 1
+        if that is not larger. An existing version is never overwritten.
+
+    The SavedModel is written to a hidden folder first and renamed, so a watching
+    server never sees a half-written version.
+    """
+    path = os.path.join(model_dir, "inference.keras")
+    if not os.path.exists(path):
+        raise ValueError(f"model_dir={model_dir} has no inference.keras (not a finished "
+                         "clar_tf run)")
+    existing = _versions(export_dir)
+    if version is None:
+        version = max([int(time.time())] + [v + 1 for v in existing])
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be a positive int. Received: version={version!r}")
+    if version in existing:
+        raise ValueError(f"{export_dir}/{version} exists already; choose another version")
+    inference = keras.saving.load_model(path)
+    serve, metadata = serving_functions(inference, _read_labels(model_dir))
+    # Keras' archive tracks the Keras 3 variables so that TF1-style loaders (TF Serving,
+    # saved_model_cli run) restore them too; a bare tf.saved_model.save does not.
+    archive = keras.export.ExportArchive()
+    archive.track(inference)
+    archive.add_endpoint("serving_default", serve, input_signature=[_AUDIO_SPEC])
+    archive.add_endpoint("metadata", metadata, input_signature=[])
+    os.makedirs(export_dir, exist_ok=True)
+    target = os.path.join(export_dir, str(version))
+    staging = os.path.join(export_dir, f".tmp-{version}")
+    archive.write_out(staging, verbose=False)
+    os.rename(staging, target)
+    return target
+
+
+def main(argv):
+    from absl import flags
+
+    if len(argv) > 1:
+        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+    f = flags.FLAGS
+    try:
+        path = export_saved_model(f.model_dir, f.export_dir, f.version)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"exported {f.model_dir} → {path}")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("model_dir", None, "A finished clar_tf.train run.", required=True)
+    flags.DEFINE_string("export_dir", None, "Folder of versioned SavedModels (TF Serving's "
+                        "model base path).", required=True)
+    flags.DEFINE_integer("version", None, "Version number (default: Unix time).")
+    app.run(main)

@@ -1,0 +1,155 @@
+"""The TF Serving SavedModel: loaded in a fresh process, through saved_model_cli, the CLI."""
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clar_tf import config as config_lib
+from clar_tf import demo_data, export, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIP = 16000
+# The `saved_model_cli` console script of this Python's TensorFlow.
+SAVED_MODEL_CLI = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+
+# Runs in a fresh Python: loads the SavedModel with TensorFlow alone (no clar_tf).
+_LOAD_AND_SERVE = """
+import sys
+import numpy as np
+import tensorflow as tf
+export_path, inputs_path, outputs_path = sys.argv[1:]
+serve = tf.saved_model.load(export_path).signatures["serving_default"]
+inputs = np.load(inputs_path)
+out = {}
+for name in inputs.files:
+    for key, value in serve(audio=tf.constant(inputs[name])).items():
+        value = value.numpy()
+        out[name + "/" + key] = value.astype(str) if value.dtype == object else value
+np.savez(outputs_path, **out)
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny supervised run and a tiny SimCLR run, each exported once."""
+    root = tmp_path_factory.mktemp("export")
+    demo_data.make(str(root / "digits"), seed=0, clips_per_word=10)
+    found = {}
+    for method in ("supervised", "simclr"):
+        model_dir = str(root / method)
+        train.run(config_lib.Config(
+            model_dir=model_dir, dataset="spoken_digits", manual_dir=str(root / "digits"),
+            data_dir=str(root / "tfds"), method=method, width=0.125, augment="FD",
+            batch_size=8, epochs=1, steps_per_epoch=2, warmup_epochs=0, learning_rate=0.1,
+            head_hidden_units=16, projection_units=8, linear_eval_epochs=1, verbose=0))
+        serving = str(root / f"{method}_serving")
+        found[method] = (model_dir, export.export_saved_model(model_dir, serving))
+    return found
+
+
+def _padded(audio):
+    """Reference of the in-graph pad/clip: NumPy, right side."""
+    out = np.zeros((audio.shape[0], CLIP), np.float32)
+    n = min(CLIP, audio.shape[1])
+    out[:, :n] = audio[:, :n]
+    return out
+
+
+def test_fresh_process_matches_the_keras_model(runs, tmp_path):
+    model_dir, export_path = runs["supervised"]
+    rng = np.random.default_rng(0)
+    inputs = {"short": 0.1 * rng.standard_normal((3, 12000), dtype=np.float32),
+              "long": 0.1 * rng.standard_normal((2, 20000), dtype=np.float32)}
+    np.savez(tmp_path / "in.npz", **inputs)
+    proc = subprocess.run([sys.executable, "-c", _LOAD_AND_SERVE, export_path,
+                           str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    inference = keras.saving.load_model(os.path.join(model_dir, "inference.keras"))
+    with open(os.path.join(model_dir, "labels.txt")) as f:
+        labels = f.read().split()
+    for name, audio in inputs.items():
+        expected = {k: np.asarray(v) for k, v in inference(_padded(audio)).items()}
+        np.testing.assert_allclose(out[f"{name}/embedding"], expected["embedding"], atol=1e-4)
+        np.testing.assert_allclose(out[f"{name}/logits"], expected["logits"], atol=1e-4)
+        logits = expected["logits"].astype(np.float64)
+        softmax = np.exp(logits - logits.max(1, keepdims=True))
+        softmax /= softmax.sum(1, keepdims=True)
+        np.testing.assert_allclose(out[f"{name}/probabilities"], softmax, atol=1e-5)
+        assert out[f"{name}/classes"].tolist() == [
+            labels[i] for i in logits.argmax(1)]
+
+
+def test_metadata_signature(runs):
+    model_dir, export_path = runs["supervised"]
+    meta = tf.saved_model.load(export_path).signatures["metadata"]()
+    with open(os.path.join(model_dir, "labels.txt")) as f:
+        labels = f.read().split()
+    assert int(meta["sample_rate"]) == 16000 and int(meta["clip_length"]) == CLIP
+    assert int(meta["embedding_size"]) == 64  # 512 * width 0.125
+    assert [x.decode() for x in meta["labels"].numpy()] == labels == sorted(demo_data.WORDS)
+
+
+def test_saved_model_cli_show_and_run(runs, tmp_path):
+    _, export_path = runs["supervised"]
+    show = subprocess.run([*SAVED_MODEL_CLI, "show", "--dir", export_path, "--all"],
+                          capture_output=True, text=True)
+    assert show.returncode == 0, show.stderr[-3000:]
+    for text in ("signature_def['serving_default']", "signature_def['metadata']",
+                 "inputs['audio']", "outputs['classes']", "outputs['probabilities']"):
+        assert text in show.stdout
+    np.save(tmp_path / "audio.npy", np.zeros((2, 12000), np.float32))
+    run = subprocess.run([*SAVED_MODEL_CLI, "run", "--dir", export_path, "--tag_set", "serve",
+                          "--signature_def", "serving_default",
+                          "--inputs", f"audio={tmp_path / 'audio.npy'}"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Result for output key embedding" in run.stdout
+    assert "Result for output key classes" in run.stdout
+
+
+def test_wrong_rank_and_dtype_fail_clearly(runs):
+    serve = tf.saved_model.load(runs["supervised"][1]).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, samples\]"):
+        serve(audio=tf.zeros([12000]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, samples\]"):
+        serve(audio=tf.zeros([1, 2, 12000]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float"):
+        serve(audio=tf.zeros([2, 12000], tf.int32))
+
+
+def test_simclr_exports_only_the_embedding(runs):
+    model_dir, export_path = runs["simclr"]
+    loaded = tf.saved_model.load(export_path)
+    serve = loaded.signatures["serving_default"]
+    assert set(serve.structured_outputs) == {"embedding"}
+    audio = np.random.default_rng(1).standard_normal((2, 9000), dtype=np.float32)
+    encoder = keras.saving.load_model(os.path.join(model_dir, "encoder.keras"))
+    np.testing.assert_allclose(serve(audio=tf.constant(audio))["embedding"],
+                               encoder(_padded(audio)), atol=1e-4)
+    assert loaded.signatures["metadata"]()["labels"].shape == (0,)
+
+
+def test_versions_and_cli(runs, tmp_path):
+    model_dir, _ = runs["simclr"]
+    first = export.export_saved_model(model_dir, str(tmp_path), version=3)
+    assert first == os.path.join(str(tmp_path), "3")
+    with pytest.raises(ValueError, match="exists already"):
+        export.export_saved_model(model_dir, str(tmp_path), version=3)
+    proc = subprocess.run([sys.executable, "-m", "clar_tf.export", f"--model_dir={model_dir}",
+                           f"--export_dir={tmp_path}"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    versions = sorted(int(d) for d in os.listdir(tmp_path) if d.isdigit())
+    assert versions[0] == 3 and versions[1] > 3 and len(versions) == 2  # Unix time
+    assert not [d for d in os.listdir(tmp_path) if d.startswith(".")]  # no staging left
+
+
+def test_export_of_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(ValueError, match="no inference.keras"):
+        export.export_saved_model(str(tmp_path), str(tmp_path / "out"))
