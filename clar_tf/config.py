@@ -67,6 +67,7 @@ class Config:
     linear_eval_epochs: int = 100
     linear_eval_batch_size: int = 256
     verbose: int = 1
+    export: bool = True
 
     def __post_init__(self):
         _check_choice("method", self.method, METHODS)

@@ -7,8 +7,9 @@ This is the only module that reads flags. `run(config)` is what the TFX `run_fn`
 experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
 backup (`backup/`), TensorBoard logs (`logs/`), `train_log.csv`, `linear_eval.csv` (the
 Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding),
-`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.txt`
-and `results.json`. Starting the same command again resumes from the last finished epoch.
+`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.txt`,
+`export/<version>/` (the serving SavedModel, `clar_tf.export`) and `results.json`.
+Starting the same command again resumes from the last finished epoch.
 """
 import dataclasses
 import json
@@ -19,11 +20,11 @@ import keras
 import tensorflow as tf
 
 from clar_tf import config as config_lib
-from clar_tf import datasets, distribute, evaluate, optim
+from clar_tf import datasets, distribute, evaluate, export, optim
 from clar_tf.models import methods
 
 # Fields that may change between a run and its resumption without changing its meaning.
-_RESUMABLE_CHANGES = ("verbose", "epochs", "eval_every")
+_RESUMABLE_CHANGES = ("verbose", "epochs", "eval_every", "export")
 
 
 def build_optimizer(config, steps_per_epoch):
@@ -208,6 +209,9 @@ def run(config):
 
     model.embedder.save(os.path.join(config.model_dir, "encoder.keras"))
     save_inference_model(model, info, config.model_dir)
+    export_path = (export.export_saved_model(config.model_dir,
+                                             os.path.join(config.model_dir, "export"))
+                   if config.export else None)
     result = evaluate.evaluate_embedder(model.embedder, eval_train, eval_test,
                                         eval_info.num_classes,
                                         epochs=config.linear_eval_epochs,
@@ -219,7 +223,7 @@ def run(config):
                   train_wall_time_s=train_time, examples_per_s=throughput.examples_per_s(),
                   final_train_metrics=final_logs, method=config.method,
                   encoder=config.encoder, labeled_fraction=config.labeled_fraction,
-                  num_replicas=strategy.num_replicas_in_sync)
+                  num_replicas=strategy.num_replicas_in_sync, saved_model=export_path)
     results_path = os.path.join(config.model_dir, "results.json")
     with open(results_path, "w") as f:
         json.dump(result, f, indent=2)
@@ -291,6 +295,7 @@ def define_flags():
     flags.DEFINE_integer("linear_eval_epochs", 100, "Epochs of the linear classifier.")
     flags.DEFINE_integer("linear_eval_batch_size", 256, "Batch size of linear evaluation.")
     flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (0, 1, 2).")
+    flags.DEFINE_bool("export", True, "Write the serving SavedModel to model_dir/export/.")
     flags.register_validator("labeled_fraction", lambda v: 0.0 <= v <= 1.0,
                              "--labeled_fraction must be in [0, 1]")
     flags.register_validator("dataset", lambda v: v in datasets.NAMES,

@@ -73,6 +73,8 @@ def test_run_resumes_after_interruption(digits, tmp_path, monkeypatch):
     out = inference(clip)
     np.testing.assert_allclose(out["embedding"], encoder(clip), atol=1e-5)
     assert out["logits"].shape == (2, 10)
+    assert os.path.isfile(os.path.join(saved["saved_model"], "saved_model.pb"))
+    assert os.path.dirname(saved["saved_model"]) == str(tmp_path / "run" / "export")
     with open(tmp_path / "run" / "labels.txt") as f:
         assert f.read().split() == saved["class_names"]
     with open(tmp_path / "run" / "config.json") as f:
