@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from clar_tf import distribute
 from clar_tf.models.resnet import resnet18_1d, resnet18_2d
 
 TORCHVISION_RESNET18_WITHOUT_FC = 11_176_512  # 11,689,512 − (512·1000 + 1000)
@@ -105,8 +106,7 @@ def test_sync_batchnorm_flag(sync):
 def test_sync_batchnorm_uses_global_batch_statistics():
     """Under a 2-replica MirroredStrategy, synchronized BN in training mode normalizes with
     the global batch's statistics, so per-replica outputs equal one big-batch call."""
-    strategy = tf.distribute.MirroredStrategy(
-        [d.name for d in tf.config.list_logical_devices("CPU")[:2]])
+    strategy = distribute.get_strategy("mirrored")  # one per process (see distribute.py)
     assert strategy.num_replicas_in_sync == 2
     x = np.random.RandomState(0).randn(8, 512).astype("float32")
     x[4:] *= 3.0  # replicas see different statistics

@@ -1,0 +1,93 @@
+"""`run_fn` of the standard TFX `Trainer`: clar_tf's one training path, then export.
+
+    Trainer(run_fn="components.trainer_module.run_fn",
+            examples=audio_example_gen.outputs["examples"],
+            eval_args=tfx.proto.EvalArgs(splits=["test"]),
+            custom_config={"method": "clar", "epochs": 100, ...})
+
+`fn_args.custom_config` holds `clar_tf.config.Config` fields (any of them except
+`model_dir` and `data_dir`, which the pipeline decides). The run:
+
+1. `data_dir` = the `Examples` artifact's uri (AudioExampleGen's TFDS data_dir), found
+   from `fn_args.train_files` (`<uri>/Split-train/*`: TFX names split folders that way;
+   the TFDS data lives at `<uri>` itself);
+2. `model_dir` = `fn_args.model_run_dir`, so the `ModelRun` artifact holds
+   config.json, logs/, train_log.csv, encoder.keras, inference.keras, labels.txt and
+   results.json (what `LinearEvaluator` reads);
+3. `clar_tf.train.run(config)`: training and linear evaluation, nothing re-implemented;
+4. `clar_tf.export.export_saved_model` into a staging folder beside
+   `fn_args.serving_model_dir`, then the version folder is renamed to
+   `serving_model_dir`: the Pusher copies *that folder's contents* (saved_model.pb at
+   its top) to `<push base>/<unix time>/`, the layout TF Serving watches.
+
+Paths must be on a local (or mounted) filesystem: clar_tf writes with Python's `open`.
+"""
+import dataclasses
+import os
+import shutil
+
+from clar_tf import config as config_lib
+from clar_tf import export, train
+
+# Config fields the pipeline sets from artifacts; custom_config may not.
+_PIPELINE_FIELDS = ("model_dir", "data_dir")
+_SPLIT_PREFIX = "Split-"
+
+
+def examples_data_dir(train_files):
+    """The Examples uri (= TFDS data_dir) from TFX's `['<uri>/Split-train/*', ...]`."""
+    if not train_files:
+        raise ValueError("fn_args.train_files is empty: the Trainer got no Examples")
+    roots = set()
+    for pattern in train_files:
+        split_dir = os.path.dirname(pattern.rstrip("/"))
+        if not os.path.basename(split_dir).startswith(_SPLIT_PREFIX):
+            raise ValueError(f"Unexpected Trainer train file pattern {pattern!r}: expected "
+                             f"<examples uri>/{_SPLIT_PREFIX}<split>/*")
+        roots.add(os.path.dirname(split_dir))
+    if len(roots) != 1:
+        raise ValueError(f"The Trainer got several Examples artifacts ({sorted(roots)}); "
+                         "clar_tf trains on one prepared dataset")
+    return roots.pop()
+
+
+def config_from_fn_args(fn_args):
+    """The frozen `Config` of this Trainer run (see the module docstring)."""
+    fields = dict(fn_args.custom_config or {})
+    known = {f.name for f in dataclasses.fields(config_lib.Config)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"custom_config has keys that are not clar_tf Config fields: "
+                         f"{', '.join(unknown)}")
+    fixed = sorted(set(fields) & set(_PIPELINE_FIELDS))
+    if fixed:
+        raise ValueError(f"custom_config may not set {', '.join(fixed)}: the Trainer uses "
+                         "the Examples artifact as data_dir and its ModelRun as model_dir")
+    return config_lib.Config(model_dir=fn_args.model_run_dir,
+                             data_dir=examples_data_dir(fn_args.train_files), **fields)
+
+
+def export_for_pusher(model_dir, serving_model_dir):
+    """Exports the run and puts the SavedModel itself (not a version folder) at
+    `serving_model_dir`, the layout TFX's Pusher and Evaluator expect."""
+    staging = os.path.join(os.path.dirname(serving_model_dir.rstrip("/")),
+                           ".clar_export_staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    version_dir = export.export_saved_model(model_dir, staging, version=1)
+    if os.path.isdir(serving_model_dir):
+        if os.listdir(serving_model_dir):
+            raise ValueError(f"serving_model_dir={serving_model_dir} is not empty")
+        os.rmdir(serving_model_dir)
+    os.rename(version_dir, serving_model_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+    return serving_model_dir
+
+
+def run_fn(fn_args):
+    """TFX Trainer entry point: `clar_tf.train.run`, then the serving export."""
+    config = config_from_fn_args(fn_args)
+    result = train.run(config)
+    export_for_pusher(config.model_dir, fn_args.serving_model_dir)
+    print(f"clar_tf Trainer: top-1 {result['top1']:.4f}; SavedModel → "
+          f"{fn_args.serving_model_dir}")
+    return result

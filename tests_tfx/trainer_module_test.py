@@ -1,0 +1,69 @@
+"""run_fn: clar_tf.train.run into the ModelRun, the SavedModel where the Pusher looks."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.components.trainer import fn_args_utils
+
+from components import trainer_module
+
+
+def test_examples_data_dir_from_tfx_file_patterns():
+    assert trainer_module.examples_data_dir(["/p/Ex/7/Split-train/*"]) == "/p/Ex/7"
+    with pytest.raises(ValueError, match="Split-<split>"):
+        trainer_module.examples_data_dir(["/p/Ex/7/train/*"])
+    with pytest.raises(ValueError, match="several Examples"):
+        trainer_module.examples_data_dir(["/a/Split-train/*", "/b/Split-train/*"])
+
+
+@pytest.mark.parametrize("custom, match", [
+    ({"model_dir": "/x"}, "may not set model_dir"),
+    ({"data_dir": "/x"}, "may not set data_dir"),
+    ({"epochs": 1, "bogus": 2}, "not clar_tf Config fields: bogus"),
+    ({"method": "nope"}, "method must be one of"),
+])
+def test_config_refuses_bad_custom_config(custom, match):
+    fn_args = fn_args_utils.FnArgs(train_files=["/e/Split-train/*"], model_run_dir="/m",
+                                   custom_config=custom)
+    with pytest.raises(ValueError, match=match):
+        trainer_module.config_from_fn_args(fn_args)
+
+
+def test_config_takes_paths_from_the_artifacts():
+    fn_args = fn_args_utils.FnArgs(train_files=["/e/3/Split-train/*"],
+                                   model_run_dir="/runs/2",
+                                   custom_config={"epochs": 7, "dataset": "sc10"})
+    config = trainer_module.config_from_fn_args(fn_args)
+    assert (config.data_dir, config.model_dir, config.epochs, config.dataset) == (
+        "/e/3", "/runs/2", 7, "sc10")
+
+
+def test_run_fn_writes_model_run(trained):
+    fn_args, result = trained
+    for name in ("config.json", "encoder.keras", "inference.keras", "labels.txt",
+                 "results.json", "train_log.csv"):
+        assert os.path.exists(os.path.join(fn_args.model_run_dir, name)), name
+    with open(os.path.join(fn_args.model_run_dir, "config.json")) as f:
+        config = json.load(f)
+    assert config["data_dir"] == os.path.dirname(os.path.dirname(fn_args.train_files[0]))
+    assert config["width"] == 0.125 and config["steps_per_epoch"] == 2
+    assert 0.0 <= result["top1"] <= 1.0
+
+
+def test_serving_model_dir_is_the_saved_model_itself(trained):
+    fn_args, _ = trained
+    serving = fn_args.serving_model_dir
+    assert os.path.exists(os.path.join(serving, "saved_model.pb"))  # Pusher's layout
+    assert not os.path.exists(os.path.join(os.path.dirname(serving),
+                                           ".clar_export_staging"))
+    loaded = tf.saved_model.load(serving)
+    audio = np.random.default_rng(0).normal(size=(3, 8000)).astype(np.float32)
+    out = loaded.signatures["serving_default"](audio=tf.constant(audio))
+    assert out["embedding"].shape[0] == 3 and out["probabilities"].shape == (3, 10)
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+    with open(os.path.join(fn_args.model_run_dir, "labels.txt")) as f:
+        labels = f.read().split()
+    want = [labels[i] for i in out["logits"].numpy().argmax(axis=1)]
+    assert [c.decode() for c in out["classes"].numpy()] == want
