@@ -1,0 +1,134 @@
+"""Table 2 (§8.1): supervised, SupCon, SimCLR and CLAR with 100/20/10/1 % of the labels.
+
+    python -m clar_tf.experiments.label_fraction --preset=cpu_small --out=results/table2
+
+Every method trains the 2D encoder with the best chain of Table 1 (FD+TM) for the same
+number of epochs, seeing the labels of only a fraction of the training clips (the rest
+are -1, the same clips for every method of a seed); the frozen encoder is then scored by
+linear evaluation with ALL labels. SimCLR uses no labels, so it runs once per seed and its
+result fills every fraction's column, as in the paper. With the preset's `eval_every`,
+every run also records its Fig. 5 learning curve (`linear_eval.csv`), which
+`learning_curves` reads from `<out>/runs` without training again.
+
+Writes `table2.csv` (method, encoder, labeled_fraction, seed, top1; SimCLR's row repeated
+per fraction) and `table2.md`, side by side with the paper's numbers.
+"""
+import collections
+import os
+
+from clar_tf.experiments import common
+
+EXPERIMENT = "label_fraction"
+FIELDS = ("method", "encoder", "labeled_fraction", "seed", "top1")
+
+# Table 2 (top-1 %, SC-10, ResNet18 2D, 1000 epochs); SimCLR uses no labels.
+PAPER = {
+    "supervised": {1.0: 94.9, 0.2: 86.4, 0.1: 68.4, 0.01: 28.6},
+    "supcon": {1.0: 96.0, 0.2: 87.9, 0.1: 82.1, 0.01: 26.6},
+    "simclr": {1.0: 84.8, 0.2: 84.8, 0.1: 84.8, 0.01: 84.8},
+    "clar": {1.0: 96.1, 0.2: 90.5, 0.1: 89.1, 0.01: 77.9},
+}
+NAMES = {"supervised": ("Cross-Entropy", "Supervised"), "supcon": ("SupCon", "Supervised"),
+         "simclr": ("SimCLR", "Self-supervised"), "clar": ("CLAR", "Semi-supervised")}
+
+
+def cells(preset, out, seeds, **data):
+    """One cell per (fraction, method, seed), SimCLR once per seed; by fraction first."""
+    preset = common.get_preset(preset)
+    grid = preset.grid(EXPERIMENT)
+    kwargs = {**preset.config_kwargs(EXPERIMENT, **data), "encoder": grid["encoder"],
+              "augment": grid["augment"]}
+    result = []
+    for seed in common.seeds_range(seeds):
+        for fraction in grid["fractions"]:
+            for method in grid["methods"]:
+                if method == "simclr":
+                    if fraction != grid["fractions"][0]:
+                        continue
+                    name = common.cell_name(method, grid["encoder"], grid["augment"],
+                                            f"s{seed}")
+                    keys = dict(method=method, encoder=grid["encoder"],
+                                labeled_fraction=None, seed=seed)
+                    fraction_kwargs = dict(labeled_fraction=1.0)  # labels unused
+                else:
+                    name = common.cell_name(method, grid["encoder"], grid["augment"],
+                                            f"lf{fraction:g}", f"s{seed}")
+                    keys = dict(method=method, encoder=grid["encoder"],
+                                labeled_fraction=float(fraction), seed=seed)
+                    fraction_kwargs = dict(labeled_fraction=float(fraction))
+                result.append(common.make_cell(out, name, keys,
+                                               **{**kwargs, **fraction_kwargs,
+                                                  "method": method, "seed": seed}))
+    return result
+
+
+def table_rows(results, fractions):
+    """CSV rows from `[(cell, results)]`; a label-free cell is repeated per fraction."""
+    rows = []
+    for cell, result in results:
+        top1 = float(result["top1"])
+        for fraction in ([cell.keys["labeled_fraction"]]
+                         if cell.keys["labeled_fraction"] is not None else fractions):
+            rows.append({**cell.keys, "labeled_fraction": float(fraction), "top1": top1})
+    return rows
+
+
+def markdown(rows, dataset="this run", note=""):
+    """Table 2 as Markdown: methods × fractions, ours next to the paper's per fraction."""
+    values = collections.defaultdict(list)
+    for row in rows:
+        values[(row["method"], float(row["labeled_fraction"]))].append(row["top1"])
+    fractions = sorted({f for _, f in values}, reverse=True)
+    methods = ([m for m in common.METHODS if any(k[0] == m for k in values)]
+               + sorted({m for m, _ in values} - set(common.METHODS)))
+    header = ["Method", "Type"]
+    for f in fractions:
+        header += [f"{100 * f:g}% ({dataset})", f"{100 * f:g}% (paper)"]
+    table = []
+    for method in methods:
+        name, kind = NAMES.get(method, (method, ""))
+        line = [name, kind]
+        for f in fractions:
+            paper = PAPER.get(method, {}).get(f)
+            line += [common.format_percent(values.get((method, f), [])),
+                     "–" if paper is None else f"{paper:.1f}"]
+        table.append(line)
+    text = ("# Table 2: linear-eval top-1 (%) with a fraction of the labels in training "
+            "(evaluation head trained on all labels)\n\n")
+    if note:
+        text += note + "\n\n"
+    return text + common.markdown_table(header, table)
+
+
+def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_dir=None,
+        data_dir=None, log=print):
+    """Trains (or reads back) the grid and writes `table2.csv` and `table2.md`."""
+    data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
+    results = common.run_cells(cells(preset, out, seeds, **data), log=log)
+    p = common.get_preset(preset)
+    rows = table_rows(results, p.grid(EXPERIMENT)["fractions"])
+    csv_path = common.write_csv(os.path.join(out, "table2.csv"), FIELDS, rows)
+    kwargs = p.config_kwargs(EXPERIMENT, **data)
+    grid = p.grid(EXPERIMENT)
+    note = (f"Preset `{preset}`: {grid['encoder'].upper()} encoder, {grid['augment']}, "
+            f"{common.describe(kwargs, common.seeds_range(seeds))}; mean ± std over seeds "
+            "when several. Paper: Speech Commands-10, width 1, batch 1024, 1000 epochs.")
+    md = common.write_text(os.path.join(out, "table2.md"),
+                           markdown(common.read_csv(csv_path), kwargs["dataset"], note))
+    log(f"wrote {csv_path} and {md}")
+    return rows
+
+
+def main(argv):
+    from absl import flags
+
+    if len(argv) > 1:
+        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+    run(**common.flag_kwargs(flags.FLAGS))
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    common.define_flags("results/table2")
+    app.run(main)

@@ -1,0 +1,113 @@
+"""Fig. 5 (§8.2): linear-eval top-1 during training, per method and label fraction.
+
+    python -m clar_tf.experiments.label_fraction --preset=cpu_small --out=results/table2
+    python -m clar_tf.experiments.learning_curves --preset=cpu_small \\
+        --table2_dir=results/table2 --out=results/fig5
+
+The curves come from the Table-2 runs themselves: each run of `label_fraction` with the
+preset's `eval_every` > 0 writes `linear_eval.csv` (epoch, top1) as it trains. This driver
+takes the same cells (same preset, seeds and dataset) in `<table2_dir>/runs`: finished
+ones are only read, missing or interrupted ones are trained (or resumed) there, so no
+cell is ever trained twice and a later `label_fraction` run reads them back. The final
+evaluation (`results.json`) is added as the last point when `eval_every` does not divide
+the epochs. SimCLR uses no labels; its one curve per seed is drawn in every panel.
+
+Writes `fig5.csv` (method, labeled_fraction, seed, epoch, top1) and `fig5.png` with one
+panel per fraction.
+"""
+import collections
+import csv
+import os
+
+import numpy as np
+
+from clar_tf.experiments import common, label_fraction
+
+FIELDS = ("method", "labeled_fraction", "seed", "epoch", "top1")
+
+
+def read_curve(model_dir, result):
+    """`[(epoch, top1)]` of one run: `linear_eval.csv` (last row per epoch) + final."""
+    points = {}
+    path = os.path.join(model_dir, "linear_eval.csv")
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):  # a resumed epoch may repeat; keep the last
+                points[int(row["epoch"])] = float(row["top1"])
+    epochs = int(result.get("epochs", 0))
+    if epochs and epochs not in points:
+        points[epochs] = float(result["top1"])
+    return sorted(points.items())
+
+
+def curve_rows(results, fractions):
+    """CSV rows from the Table-2 `[(cell, results)]`; SimCLR repeated per fraction."""
+    rows = []
+    for cell, result in results:
+        keys = cell.keys
+        for fraction in ([keys["labeled_fraction"]]
+                         if keys["labeled_fraction"] is not None else fractions):
+            for epoch, top1 in read_curve(cell.model_dir, result):
+                rows.append(dict(method=keys["method"], labeled_fraction=float(fraction),
+                                 seed=keys["seed"], epoch=epoch, top1=top1))
+    return rows
+
+
+def write_plot(csv_path, png_path, note=""):
+    """`fig5.png`: a panel per fraction, a line per method (mean over seeds, ± std)."""
+    rows = common.read_csv(csv_path)
+    by = collections.defaultdict(lambda: collections.defaultdict(list))
+    for row in rows:
+        by[(float(row["labeled_fraction"]), row["method"])][int(row["epoch"])].append(
+            row["top1"])
+    panels = {}
+    for fraction in sorted({f for f, _ in by}, reverse=True):
+        lines = {}
+        for method in ([m for m in common.METHODS if (fraction, m) in by]
+                       + sorted(m for f, m in by if f == fraction
+                                and m not in common.METHODS)):
+            epochs = sorted(by[(fraction, method)])
+            stats = [common.mean_std(by[(fraction, method)][e]) for e in epochs]
+            std = [s if s is not None else np.nan for _, s in stats]
+            lines[method] = (epochs, [m for m, _ in stats],
+                             None if np.all(np.isnan(std)) else std)
+        panels[f"{100 * fraction:g}% labeled"] = lines
+    names = {m: n for m, (n, _) in label_fraction.NAMES.items()}
+    title = ("Linear-eval top-1 during training (pre-training with a fraction of the "
+             "labels; evaluation head on all)") + (f"\n{note}" if note else "")
+    return common.plot_curves(panels, png_path, title, names)
+
+
+def run(preset="cpu_small", out="results/fig5", seeds=1, dataset=None, manual_dir=None,
+        data_dir=None, table2_dir="results/table2", log=print):
+    """Reads (or completes) the Table-2 runs in `table2_dir`; writes `fig5.csv`/`.png`."""
+    data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
+    cells = label_fraction.cells(preset, table2_dir, seeds, **data)
+    if any(c.config.eval_every == 0 for c in cells):
+        log(f"preset {preset} has eval_every=0: curves hold only the final evaluation")
+    results = common.run_cells(cells, log=log)
+    p = common.get_preset(preset)
+    rows = curve_rows(results, p.grid(label_fraction.EXPERIMENT)["fractions"])
+    csv_path = common.write_csv(os.path.join(out, "fig5.csv"), FIELDS, rows)
+    kwargs = p.config_kwargs(label_fraction.EXPERIMENT, **data)
+    png = write_plot(csv_path, os.path.join(out, "fig5.png"),
+                     f"preset {preset}: {common.describe(kwargs, common.seeds_range(seeds))}")
+    log(f"wrote {csv_path} and {png}")
+    return rows
+
+
+def main(argv):
+    from absl import flags
+
+    if len(argv) > 1:
+        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+    run(**common.flag_kwargs(flags.FLAGS), table2_dir=flags.FLAGS.table2_dir)
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    common.define_flags("results/fig5")
+    flags.DEFINE_string("table2_dir", "results/table2", "The --out of label_fraction with "
+                        "the same preset and seeds: its runs/ hold the curves.")
+    app.run(main)

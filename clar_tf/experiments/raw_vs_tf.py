@@ -1,0 +1,79 @@
+"""Table 1 (§7): raw waveform (1D) versus time-frequency (2D) encoders, SimCLR.
+
+    python -m clar_tf.experiments.raw_vs_tf --preset=cpu_small --out=results/table1
+
+The paper's best chains from Fig. 4 per encoder — 1D: FD, FD+TST, FD+TST+PS; 2D: FD,
+FD+TM, FD+TM+TS — pre-train SimCLR; the frozen encoder is scored by linear evaluation.
+Writes `table1.csv` (encoder, augment, seed, top1) and `table1.md`, next to the paper's
+Speech Commands-10 column.
+"""
+import collections
+import os
+
+from clar_tf.experiments import common
+
+EXPERIMENT = "raw_vs_tf"
+FIELDS = ("encoder", "augment", "seed", "top1")
+
+# Table 1, SC-10 column (top-1 %, SimCLR, 1000 epochs).
+PAPER_SC10 = {("1d", "FD"): 67.7, ("1d", "FD+TST"): 84.2, ("1d", "FD+TST+PS"): 79.9,
+              ("2d", "FD"): 70.2, ("2d", "FD+TM"): 89.3, ("2d", "FD+TM+TS"): 84.6}
+
+
+def cells(preset, out, seeds, **data):
+    preset = common.get_preset(preset)
+    kwargs = preset.config_kwargs(EXPERIMENT, **data)
+    return [common.make_cell(out, common.cell_name("simclr", encoder, augment, f"s{seed}"),
+                             dict(encoder=encoder, augment=augment, seed=seed),
+                             **{**kwargs, "method": "simclr", "encoder": encoder,
+                                "augment": augment, "seed": seed})
+            for encoder, augment in preset.grid(EXPERIMENT)["rows"]
+            for seed in common.seeds_range(seeds)]
+
+
+def markdown(rows, dataset="this run", note=""):
+    """Table 1 as Markdown: one row per (encoder, augment) in order of appearance."""
+    values = collections.OrderedDict()
+    for row in rows:
+        values.setdefault((row["encoder"], row["augment"]), []).append(row["top1"])
+    table = []
+    for (encoder, augment), tops in values.items():
+        paper = PAPER_SC10.get((encoder, augment))
+        table.append([encoder.upper(), augment.replace("+", " + "),
+                      common.format_percent(tops), "–" if paper is None else f"{paper:.1f}"])
+    header = ["Encoder", "Augmentations", f"top-1 % ({dataset})", "top-1 % (paper, SC-10)"]
+    text = "# Table 1: raw signal (1D) vs time-frequency (2D), SimCLR + linear evaluation\n\n"
+    if note:
+        text += note + "\n\n"
+    return text + common.markdown_table(header, table)
+
+
+def run(preset="cpu_small", out="results/table1", seeds=1, dataset=None, manual_dir=None,
+        data_dir=None, log=print):
+    """Trains (or reads back) the six cells and writes `table1.csv` and `table1.md`."""
+    data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
+    results = common.run_cells(cells(preset, out, seeds, **data), log=log)
+    rows = [{**cell.keys, "top1": float(result["top1"])} for cell, result in results]
+    csv_path = common.write_csv(os.path.join(out, "table1.csv"), FIELDS, rows)
+    kwargs = common.get_preset(preset).config_kwargs(EXPERIMENT, **data)
+    note = (f"Preset `{preset}`: {common.describe(kwargs, common.seeds_range(seeds))}; "
+            "mean ± std over seeds when several.")
+    md = common.write_text(os.path.join(out, "table1.md"),
+                           markdown(common.read_csv(csv_path), kwargs["dataset"], note))
+    log(f"wrote {csv_path} and {md}")
+    return rows
+
+
+def main(argv):
+    from absl import flags
+
+    if len(argv) > 1:
+        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+    run(**common.flag_kwargs(flags.FLAGS))
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    common.define_flags("results/table1")
+    app.run(main)
