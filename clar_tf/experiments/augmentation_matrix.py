@@ -88,16 +88,5 @@ def run(preset="cpu_small", out="results/fig4", seeds=1, dataset=None, manual_di
     return rows
 
 
-def main(argv):
-    from absl import flags
-
-    if len(argv) > 1:
-        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    run(**common.flag_kwargs(flags.FLAGS))
-
-
 if __name__ == "__main__":
-    from absl import app
-
-    common.define_flags("results/fig4")
-    app.run(main)
+    common.cli(run, "results/fig4")

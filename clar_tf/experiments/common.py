@@ -471,3 +471,20 @@ def flag_kwargs(flag_values):
     return dict(preset=flag_values.preset, out=flag_values.out, seeds=flag_values.seeds,
                 dataset=flag_values.dataset, manual_dir=flag_values.manual_dir,
                 data_dir=flag_values.data_dir)
+
+
+def cli(run, default_out):
+    """A driver's command line: defines the common flags, then `run(**flags)`.
+
+    The only place the drivers read absl flags (call it under `__main__`).
+    """
+    from absl import app, flags
+
+    define_flags(default_out)
+
+    def main(argv):
+        if len(argv) > 1:
+            raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+        run(**flag_kwargs(flags.FLAGS))
+
+    app.run(main)

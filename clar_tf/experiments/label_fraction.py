@@ -119,16 +119,5 @@ def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_
     return rows
 
 
-def main(argv):
-    from absl import flags
-
-    if len(argv) > 1:
-        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    run(**common.flag_kwargs(flags.FLAGS))
-
-
 if __name__ == "__main__":
-    from absl import app
-
-    common.define_flags("results/table2")
-    app.run(main)
+    common.cli(run, "results/table2")
