@@ -1,7 +1,9 @@
 """Throughput of the 3-channel frontend (clar_tf.frontend.Frontend) against librosa.
 
 Ours: `Frontend(variant)` on a batch of `--batch` clips of `--clip-seconds` at 16 kHz in a
-`tf.function` (plain graph, and XLA). Reference: librosa computing the same three channels
+`tf.function`: `graph` (the default layer: Kapre STFT, then the channels in one nested XLA
+call), `graph-plain` (`jit_compile=False`: every op in the plain graph) and `xla` (the
+whole function XLA-compiled). Reference: librosa computing the same three channels
 clip by clip in single-threaded processes (OMP/OpenBLAS/MKL threads = 1; one STFT per clip; magnitude in dB, phase, and the mel spectrogram in dB
 from that STFT's power, with the mel matrix, the authors' log-frequency matrix and the
 phase bins built once outside the loop, as a tuned per-example loader would).
@@ -16,6 +18,7 @@ thread settings and peak memory are each run's own):
 
     python benchmarks/frontend_bench.py                    # both variants, about 1-2 min
     python benchmarks/frontend_bench.py --variants paper --seconds 2
+    python benchmarks/frontend_bench.py --modes graph floor-stft floor-stft-mel
 
 Ratios compare figures measured seconds apart; absolute numbers depend on the machine and
 on what else runs on it.
@@ -89,8 +92,17 @@ def ours_worker(variant, seconds, length, batch, threads, mode):
     import numpy as np
 
     from clar_tf.frontend import Frontend
-    layer = Frontend(variant=variant)
-    fn = tf.function(lambda v: tf.reduce_sum(layer(v)), jit_compile=(mode == "xla"))
+    layer = Frontend(variant=variant, jit_compile=(mode != "graph-plain"))
+    if mode.startswith("floor"):  # the unavoidable part alone: the STFT (+ mel matmul)
+        def part(v):
+            spec = layer.stft(tf.pad(v, [[0, 0], [layer.n_fft // 2] * 2])[:, :, None])
+            if mode == "floor-stft":
+                return tf.reduce_sum(tf.math.real(spec))
+            power = tf.square(tf.math.real(spec)) + tf.square(tf.math.imag(spec))
+            return tf.reduce_sum(layer.mel_filterbank(power))
+        fn = tf.function(part)
+    else:
+        fn = tf.function(lambda v: tf.reduce_sum(layer(v)), jit_compile=(mode == "xla"))
     x = tf.constant((0.1 * np.random.default_rng(0).standard_normal((batch, length)))
                     .astype("float32"))
     rate = common.throughput(lambda: fn(x).numpy(), batch, seconds, warmup=2)
@@ -122,8 +134,11 @@ def main(argv=None):
     parser.add_argument("--clip-seconds", type=float, default=1.0)
     parser.add_argument("--variants", nargs="+", default=["paper", "authors"],
                         choices=["paper", "authors"])
-    parser.add_argument("--modes", nargs="+", default=["graph", "xla"],
-                        choices=["graph", "xla"])
+    parser.add_argument("--modes", nargs="+", default=["graph", "graph-plain", "xla"],
+                        choices=["graph", "graph-plain", "xla", "floor-stft",
+                                 "floor-stft-mel"],
+                        help="floor-*: time only the STFT (and the mel matmul on its "
+                             "power), a ceiling for any frontend built on them")
     parser.add_argument("--processes", type=int, default=os.cpu_count(),
                         help="librosa processes for the all-cores figure (default: cores)")
     parser.add_argument("--json", help="also write the results to this JSON file")

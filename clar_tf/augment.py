@@ -42,6 +42,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from clar_tf import xla_math
+
 __all__ = [
     "Augmentation", "PitchShift", "TimeStretch", "WhiteNoise", "MixedNoise", "Fade",
     "TimeMask", "TimeShift", "Chain", "from_spec", "SPEC_CODES", "FADE_SHAPES",
@@ -134,54 +136,6 @@ def _istft(re, im, n_fft, hop, n_valid, out_length):
     return y[:, pad:]
 
 
-def _in_xla():
-    """Whether the op being built will be XLA-compiled (a `jit_compile=True` function).
-
-    Decides between TensorFlow's own vectorized atan2 / sin / cos kernels (fast in plain
-    graphs on CPU) and the polynomial versions below (which XLA fuses; XLA's own
-    transcendental functions are several times slower on CPU)."""
-    try:
-        from tensorflow.python.framework import ops
-        from tensorflow.python.ops import control_flow_util
-        return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
-    except Exception:  # private API moved: polynomials are correct everywhere
-        return True
-
-
-_ATAN_COEFFS = (-0.01172120, 0.05265332, -0.11643287, 0.19354346, -0.33262347, 0.99997726)
-
-
-def _atan2(y, x):
-    """atan2 in (-π, π] from a minimax polynomial (max error 2e-6 rad), atan2(0, 0) = 0.
-
-    Elementwise arithmetic only, so XLA fuses it with its neighbours; XLA's own atan2 on
-    CPU is several times slower.
-    """
-    ax, ay = tf.abs(x), tf.abs(y)
-    a = tf.minimum(ax, ay) / tf.maximum(tf.maximum(ax, ay), 1e-30)
-    s = a * a
-    r = _ATAN_COEFFS[0]
-    for c in _ATAN_COEFFS[1:]:
-        r = r * s + c
-    r = r * a
-    r = tf.where(ay > ax, 0.5 * math.pi - r, r)
-    r = tf.where(x < 0, math.pi - r, r)
-    return tf.where(y < 0, -r, r)
-
-
-def _sincos(phase):
-    """(sin, cos) of a phase of moderate size from Taylor polynomials after reduction to
-    [-π/4, π/4] (error 4e-7 plus the float32 reduction error, 6e-5 at |phase| = 1000). Elementwise arithmetic only, so it
-    fuses under XLA, whose own sin/cos are slow on CPU."""
-    q = tf.round(phase * (2.0 / math.pi))
-    r = phase - q * (0.5 * math.pi)
-    r2 = r * r
-    s = r * (1.0 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 / 362880))))
-    c = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320))))
-    k = tf.cast(q, tf.int32) % 4  # quadrant: sin(r + kπ/2)
-    sin = tf.where(k == 0, s, tf.where(k == 1, c, tf.where(k == 2, -s, -c)))
-    cos = tf.where(k == 0, c, tf.where(k == 1, -s, tf.where(k == 2, -c, s)))
-    return sin, cos
 
 
 def _phase_vocoder(spec, rate, out_frames, max_bin=None):
@@ -219,10 +173,10 @@ def _phase_vocoder(spec, rate, out_frames, max_bin=None):
     """
     n_frames = spec.shape[1] if spec.shape[1] is not None else tf.shape(spec)[1]
     n_bins = spec.shape[2]
-    xla = _in_xla()
+    xla = xla_math.in_xla()
     re, im = tf.math.real(spec), tf.math.imag(spec)
     mag = tf.sqrt(re * re + im * im)
-    phi = (_atan2 if xla else tf.math.atan2)(im, re)  # [B, T, F]
+    phi = (xla_math.atan2 if xla else tf.math.atan2)(im, re)  # [B, T, F]
     if max_bin is not None:
         k = tf.range(n_bins, dtype=tf.float32)
         mag = mag * tf.cast(k[None, None, :] <= max_bin[:, None, None], tf.float32)
@@ -248,7 +202,7 @@ def _phase_vocoder(spec, rate, out_frames, max_bin=None):
     w_phase = w_phase + tf.cast(tf.equal(s, 0), tf.float32)  # φ[0]
     m = tf.matmul(w_mag, mag)  # [B, J, F]
     phase = tf.matmul(w_phase, phi)
-    sin, cos = _sincos(phase) if xla else (tf.sin(phase), tf.cos(phase))
+    sin, cos = xla_math.sincos(phase) if xla else (tf.sin(phase), tf.cos(phase))
     return m * cos, m * sin, tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
 
 
@@ -260,7 +214,7 @@ def _resample_linear(s, factor, length, valid=None):
     [B, 1, N, 1] "images" (a native per-example affine resampler, several times faster
     than two batched gathers on CPU); under XLA, which lacks that op, two gathers.
     """
-    if _in_xla():
+    if xla_math.in_xla():
         n = tf.shape(s)[1]
         pos = tf.range(length, dtype=tf.float32)[None, :] * factor[:, None]
         floor = tf.floor(pos)
@@ -290,7 +244,7 @@ def _shift_rows(x, shift, wrap):
     positions, so exact); under XLA, which lacks that op, a batched gather.
     """
     n = tf.shape(x)[1]
-    if _in_xla():
+    if xla_math.in_xla():
         idx = tf.range(n)[None, :] - shift[:, None]
         if wrap:  # |shift| <= n, so idx is in (-n, 2n)
             idx = tf.where(idx < 0, idx + n, tf.where(idx >= n, idx - n, idx))
@@ -393,7 +347,7 @@ class Augmentation(keras.layers.Layer):
         """Apply the parameters `params` (from `sample_params`) to `inputs` [B, L]."""
         dtype = inputs.dtype
         x = tf.cast(inputs, tf.float32)
-        if self.jit_compile and not tf.executing_eagerly() and not _in_xla():
+        if self.jit_compile and not tf.executing_eagerly() and not xla_math.in_xla():
             if self._xla_augment is None:
                 self._xla_augment = tf.function(self._augment, jit_compile=True)
             y = self._xla_augment(x, {k: v for k, v in params.items() if k != "apply"})

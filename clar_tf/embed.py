@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from clar_tf import audio_io
 from clar_tf import frontend  # noqa: F401  (registers the Frontend layer for loading)
+from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
 
 BATCH_SIZE = 64
 

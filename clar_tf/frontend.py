@@ -6,9 +6,16 @@
     1: STFT phase angle, radians in (-π, π]
     2: log-power mel spectrogram, 10·log10(max(M, amin)) with M = mel filterbank · |S|²
 
-(eq. 3 of the paper: f(S) = 10·log10 |S|²). All three come from one Kapre `STFT`; Kapre's
-`Magnitude`, `Phase`, `ApplyFilterbank` and `MagnitudeToDecibel` layers do the rest inside
-this single registered layer, so a saved `.keras` model rebuilds it from its config.
+(eq. 3 of the paper: f(S) = 10·log10 |S|²). All three come from one Kapre `STFT`; the
+power |S|² = re² + im², the phase atan2(im, re) of only the kept bins, Kapre's
+`ApplyFilterbank` and `MagnitudeToDecibel` do the rest inside this single registered
+layer, so a saved `.keras` model rebuilds it from its config.
+
+Speed (benchmarks/frontend_bench.py): inside a plain `tf.function` the work after the STFT
+runs as one nested XLA call (argument `jit_compile`, default True), which fuses the
+elementwise ops, the dB conversions and the channel stack that a graph runs op by op;
+under XLA the phase uses a fused polynomial atan2 (`xla_math.atan2`, max error 2e-6 rad).
+Eagerly, and with `jit_compile=False`, TensorFlow's own kernels run.
 
 Two variants:
 
@@ -27,8 +34,8 @@ window = FFT size = 128 ms (2048 samples at 16 kHz), 8 ms hop; the STFT magnitud
 projected to `n_mels` log-spaced frequencies f_k = f_min·(f_max/f_min)^(k/n_mels),
 k = 0..n_mels-1, f_min = 40 Hz, f_max = 8 kHz (the spacing of the authors' log-frequency
 STFT, so the top centre is ≈ 7.68 kHz, just below f_max) by linear interpolation between
-the two neighbouring FFT bins (a fixed `(n_freq, n_mels)` matrix applied with Kapre's
-`ApplyFilterbank`). The authors' nnAudio STFT evaluates the DFT exactly at each f_k;
+the two neighbouring FFT bins (`log_interpolation_taps`; two gathers, the same values
+as the `(n_freq, n_mels)` matrix `log_interpolation_filterbank`). The authors' nnAudio STFT evaluates the DFT exactly at each f_k;
 interpolating the FFT magnitude approximates that (exact at bin centres). Phase cannot be
 interpolated like a magnitude, so the phase channel takes the phase of the FFT bin
 nearest each centre frequency. Magnitude in dB is
@@ -51,6 +58,8 @@ import keras
 import kapre
 import numpy as np
 import tensorflow as tf
+
+from clar_tf import xla_math
 
 VARIANTS = ("paper", "authors")
 
@@ -80,18 +89,25 @@ def log_frequencies(n_bins, f_min, f_max):
     return f_min * (f_max / f_min) ** (np.arange(n_bins) / n_bins)
 
 
-def log_interpolation_filterbank(sample_rate, n_fft, n_bins, f_min, f_max):
-    """`(n_fft//2 + 1, n_bins)` matrix that linearly interpolates a spectrum at log-spaced
-    centre frequencies (`log_frequencies`): column k has weight 1 - w on FFT bin ⌊p⌋ and w
-    on bin ⌊p⌋ + 1, where p = f_k·n_fft/sample_rate and w = p - ⌊p⌋."""
-    n_freq = n_fft // 2 + 1
+def log_interpolation_taps(sample_rate, n_fft, n_bins, f_min, f_max):
+    """Two-tap linear interpolation of a spectrum at log-spaced centre frequencies
+    (`log_frequencies`): for centre k, p = f_k·n_fft/sample_rate, returns (`lo`, `hi`,
+    `frac`) with lo = ⌊p⌋, hi = min(lo + 1, n_fft // 2), frac = p - ⌊p⌋, so that the value
+    is (1 - frac)·X[lo] + frac·X[hi]."""
     pos = log_frequencies(n_bins, f_min, f_max) * n_fft / sample_rate
-    lo = np.floor(pos).astype(int)
-    frac = pos - lo
-    fb = np.zeros((n_freq, n_bins), dtype=np.float32)
+    lo = np.floor(pos).astype(np.int32)
+    hi = np.minimum(lo + 1, n_fft // 2).astype(np.int32)
+    return lo, hi, (pos - lo).astype(np.float32)
+
+
+def log_interpolation_filterbank(sample_rate, n_fft, n_bins, f_min, f_max):
+    """The same interpolation as a `(n_fft//2 + 1, n_bins)` matrix (column k: weight
+    1 - frac on bin lo, frac on bin hi; see `log_interpolation_taps`)."""
+    lo, hi, frac = log_interpolation_taps(sample_rate, n_fft, n_bins, f_min, f_max)
+    fb = np.zeros((n_fft // 2 + 1, n_bins), dtype=np.float32)
     cols = np.arange(n_bins)
-    fb[lo, cols] += 1.0 - frac
-    fb[np.minimum(lo + 1, n_freq - 1), cols] += frac
+    np.add.at(fb, (lo, cols), 1.0 - frac)
+    np.add.at(fb, (hi, cols), frac)
     return fb
 
 
@@ -120,6 +136,8 @@ class Frontend(keras.layers.Layer):
         amin: power floor of both dB channels; None → 1e-10 for the STFT channel (both
             variants) and 1e-10 (paper) or 1e-5 (authors) for the mel channel.
         top_db: optional per-example, per-channel dynamic-range clamp in dB.
+        jit_compile: inside a plain (not XLA-compiled) `tf.function`, compute the
+            channels from the STFT in a nested `jit_compile=True` function (see above).
 
     Input shape: `[B, L]` float. Output shape: `[B, T, n_mels, 3]` float32 with
     T = `output_frames(L)`.
@@ -127,7 +145,7 @@ class Frontend(keras.layers.Layer):
 
     def __init__(self, sample_rate=16000, variant="paper", win_ms=None, hop_ms=None,
                  n_mels=128, f_min=None, f_max=None, center=True, amin=None, top_db=None,
-                 **kwargs):
+                 jit_compile=True, **kwargs):
         # STFT needs float32 (RFFT has no float16 kernel): unless a dtype is given, stay
         # float32 under a global mixed-precision policy.
         kwargs.setdefault("dtype", "float32")
@@ -150,6 +168,9 @@ class Frontend(keras.layers.Layer):
             raise ValueError(f"`amin` must be positive or None. Received: amin={amin}")
         if top_db is not None and not top_db > 0:
             raise ValueError(f"`top_db` must be positive or None. Received: top_db={top_db}")
+        if not isinstance(jit_compile, bool):
+            raise ValueError(f"`jit_compile` must be a bool. "
+                             f"Received: jit_compile={jit_compile!r}")
 
         # The user's arguments, kept for get_config.
         self.sample_rate = sample_rate
@@ -162,6 +183,8 @@ class Frontend(keras.layers.Layer):
         self.center = center
         self.amin = amin
         self.top_db = top_db
+        self.jit_compile = jit_compile
+        self._xla_features = None
 
         # Resolved settings.
         d = _DEFAULTS[variant]
@@ -198,8 +221,6 @@ class Frontend(keras.layers.Layer):
                                hop_length=self.hop_length, window_name="hann_window",
                                input_data_format="channels_last",
                                output_data_format="channels_last", name="stft", **sub)
-        self.magnitude = kapre.Magnitude(name="magnitude", **sub)
-        self.phase = kapre.Phase(name="phase", **sub)
         with warnings.catch_warnings():
             # Paper settings leave some Slaney mel bands empty (documented above).
             warnings.filterwarnings("ignore", message=".*[Ee]mpty filters")
@@ -210,13 +231,10 @@ class Frontend(keras.layers.Layer):
                                        htk=False, norm="slaney"),
                 data_format="channels_last", name="mel_filterbank", **sub)
         if variant == "authors":
-            # Kapre's ApplyFilterbank only builds "mel"/"log" banks itself; any other
-            # type leaves the matrix to us (it is a constant rebuilt from our config).
-            self.log_filterbank = kapre.ApplyFilterbank(
-                type="log_interpolation", filterbank_kwargs={},
-                data_format="channels_last", name="log_filterbank", **sub)
-            self.log_filterbank.filterbank = tf.constant(log_interpolation_filterbank(
-                sample_rate, self.n_fft, n_mels, self._f_min, self._f_max))
+            # Interpolating at 128 log-spaced frequencies reads two FFT bins per output:
+            # two gathers instead of a dense (1025, 128) matmul (12× faster on CPU).
+            self._log_lo, self._log_hi, self._log_frac = log_interpolation_taps(
+                sample_rate, self.n_fft, n_mels, self._f_min, self._f_max)
             self._phase_bins = nearest_bins(sample_rate, self.n_fft, n_mels,
                                             self._f_min, self._f_max)
         self.stft_db = kapre.MagnitudeToDecibel(
@@ -243,18 +261,39 @@ class Frontend(keras.layers.Layer):
         if self.center:
             pad = self.n_fft // 2
             x = tf.pad(x, [[0, 0], [pad, pad]])
-        spec = self.stft(x[:, :, tf.newaxis])  # [B, T, n_freq, 1] complex64
-        mag = self.magnitude(spec)
-        phase = self.phase(spec)
-        power = tf.square(mag)
-        mel_db = self.mel_db(self.mel_filterbank(power))
+        spec = self.stft(x[:, :, tf.newaxis])[..., 0]  # [B, T, n_freq] complex64
+        if self.jit_compile and not tf.executing_eagerly() and not xla_math.in_xla():
+            if self._xla_features is None:
+                self._xla_features = tf.function(self._features, jit_compile=True)
+            return self._xla_features(spec)
+        return self._features(spec)
+
+    def _features(self, spec):
+        """[B, T, n_freq] complex STFT → [B, T, n_mels, 3] channels."""
+        re, im = tf.math.real(spec), tf.math.imag(spec)
+        power = (re * re + im * im)[..., tf.newaxis]  # |S|², [B, T, n_freq, 1]
+        mel_db = self._db(self.mel_db, self.mel_filterbank(power))
         if self.variant == "paper":
-            stft_db = self.stft_db(power[:, :, :self.n_mels, :])  # drop the Nyquist bin
-            phase = phase[:, :, :self.n_mels, :]
+            stft_db = self._db(self.stft_db, power[:, :, :self.n_mels])  # drop Nyquist
+            re, im = re[:, :, :self.n_mels], im[:, :, :self.n_mels]
         else:
-            stft_db = self.stft_db(tf.square(self.log_filterbank(mag)))
-            phase = tf.gather(phase, self._phase_bins, axis=2)
+            mag = tf.sqrt(power)
+            mag = (tf.gather(mag, self._log_lo, axis=2) * (1.0 - self._log_frac[:, None])
+                   + tf.gather(mag, self._log_hi, axis=2) * self._log_frac[:, None])
+            stft_db = self._db(self.stft_db, tf.square(mag))
+            re = tf.gather(re, self._phase_bins, axis=2)
+            im = tf.gather(im, self._phase_bins, axis=2)
+        atan2 = xla_math.atan2 if xla_math.in_xla() else tf.math.atan2
+        phase = atan2(im, re)[..., tf.newaxis]
         return tf.concat([stft_db, phase, mel_db], axis=-1)
+
+    def _db(self, layer, power):
+        """10·log10(max(power, amin)) with reference 1. Kapre's `MagnitudeToDecibel` also
+        clamps to its dynamic range below each example's maximum, an extra reduction that
+        only matters when `top_db` is set, so it runs only then (same values otherwise)."""
+        if self.top_db is not None:
+            return layer(power)
+        return (10.0 / math.log(10.0)) * tf.math.log(tf.maximum(power, layer.amin))
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 2:
@@ -267,5 +306,5 @@ class Frontend(keras.layers.Layer):
         config.update(sample_rate=self.sample_rate, variant=self.variant,
                       win_ms=self.win_ms, hop_ms=self.hop_ms, n_mels=self.n_mels,
                       f_min=self.f_min, f_max=self.f_max, center=self.center,
-                      amin=self.amin, top_db=self.top_db)
+                      amin=self.amin, top_db=self.top_db, jit_compile=self.jit_compile)
         return config

@@ -52,9 +52,23 @@ def _assert_phase_close(got, ref_complex):
     np.testing.assert_allclose(diff[ok], 0.0, atol=PHASE_ATOL)
 
 
-def test_paper_variant_matches_librosa():
+MODES = ("eager", "graph", "graph_no_nested_xla", "xla")
+
+
+def _run(x, mode, **kwargs):
+    """Frontend(**kwargs) on x [B, L] eagerly, in a tf.function (whose post-STFT work is a
+    nested XLA call by default, or plain ops), or in a jit_compile=True tf.function."""
+    layer = Frontend(jit_compile=mode != "graph_no_nested_xla", **kwargs)
+    if mode == "eager":
+        return keras.ops.convert_to_numpy(layer(x))
+    fn = tf.function(lambda a: layer(a), jit_compile=mode == "xla")
+    return fn(tf.constant(x)).numpy()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_paper_variant_matches_librosa(mode):
     x = _signal()
-    out = keras.ops.convert_to_numpy(Frontend(variant="paper")(x[None]))[0]
+    out = _run(x[None], mode, variant="paper")[0]
     stft = _librosa_stft(x, 256)
     power = np.abs(stft) ** 2
     assert out.shape == (1 + SR // 128, 128, 3) == (stft.shape[0], 128, 3)
@@ -74,9 +88,10 @@ def test_paper_variant_matches_librosa():
     np.testing.assert_allclose(out[..., 2][mel == 0.0], -100.0, atol=1e-4)
 
 
-def test_authors_variant_matches_librosa():
+@pytest.mark.parametrize("mode", MODES)
+def test_authors_variant_matches_librosa(mode):
     x = _signal()
-    out = keras.ops.convert_to_numpy(Frontend(variant="authors")(x[None]))[0]
+    out = _run(x[None], mode, variant="authors")[0]
     stft = _librosa_stft(x, 2048)
     assert out.shape == (1 + SR // 128, 128, 3)
 
@@ -97,19 +112,21 @@ def test_authors_variant_matches_librosa():
     np.testing.assert_allclose(out[..., 2][above], mel_ref[above], atol=DB_ATOL)
 
 
-def test_floors_on_silence():
+@pytest.mark.parametrize("mode", MODES)
+def test_floors_on_silence(mode):
     x = _signal(silent_tail=SR // 2)
     for variant, mel_floor in (("paper", -100.0), ("authors", -50.0)):
-        out = keras.ops.convert_to_numpy(Frontend(variant=variant)(x[None]))[0]
+        out = _run(x[None], mode, variant=variant)[0]
         tail = out[-20:]  # frames well inside the silent half
         np.testing.assert_allclose(tail[..., 0], -100.0, atol=1e-4)
         np.testing.assert_allclose(tail[..., 2], mel_floor, atol=1e-4)
         assert np.all(np.isfinite(out))
 
 
-def test_top_db_clamps_each_channel():
+@pytest.mark.parametrize("mode", ("eager", "graph"))
+def test_top_db_clamps_each_channel(mode):
     x = _signal(silent_tail=SR // 2)[None]
-    out = keras.ops.convert_to_numpy(Frontend(top_db=60.0)(x))[0]
+    out = _run(x, mode, top_db=60.0)[0]
     for ch in (0, 2):
         assert out[..., ch].min() == pytest.approx(out[..., ch].max() - 60.0, abs=1e-3)
 
@@ -121,6 +138,22 @@ def test_log_interpolation_filterbank_columns():
     assert np.all((fb > 0).sum(axis=0) <= 2)
     freqs = np.arange(1025) * SR / 2048
     np.testing.assert_allclose(freqs @ fb, log_frequencies(128, 40.0, 8000.0), rtol=1e-5)
+
+
+def test_modes_agree_on_a_batch():
+    """Batched graph / nested-XLA / XLA outputs equal the eager ones example by example
+    (phase wrapped; the XLA phase is a polynomial atan2 with error ≤ 2e-6 rad)."""
+    rng = np.random.RandomState(1)
+    x = np.stack([_signal(), 0.3 * rng.randn(SR).astype(np.float32),
+                  np.zeros(SR, np.float32)])
+    for variant in ("paper", "authors"):
+        ref = _run(x, "eager", variant=variant)
+        for mode in MODES[1:]:
+            out = _run(x, mode, variant=variant)
+            np.testing.assert_allclose(out[..., 0], ref[..., 0], atol=1e-3)
+            np.testing.assert_allclose(out[..., 2], ref[..., 2], atol=1e-3)
+            dphase = np.angle(np.exp(1j * (out[..., 1] - ref[..., 1])))
+            np.testing.assert_allclose(dphase, 0.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant,center,length,frames", [
@@ -147,7 +180,8 @@ def test_variable_length_and_tf_function():
     assert tuple(fn(np.zeros((3, 2000), np.float32)).shape) == (3, 16, 128, 3)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"variant": "authors", "top_db": 80.0}])
+@pytest.mark.parametrize("kwargs", [{}, {"variant": "authors", "top_db": 80.0},
+                                    {"jit_compile": False}])
 def test_roundtrip(kwargs):
     assert_layer_roundtrip(Frontend(**kwargs), _signal(4000)[None], atol=1e-4)
 
@@ -156,7 +190,8 @@ def test_roundtrip(kwargs):
     ({"sample_rate": 0}, "sample_rate"), ({"variant": "nnaudio"}, "variant"),
     ({"win_ms": -1.0}, "win_ms"), ({"n_mels": 64}, "n_mels"),
     ({"f_min": 9000.0}, "f_min"), ({"amin": 0.0}, "amin"), ({"top_db": -3.0}, "top_db"),
-    ({"variant": "authors", "f_min": 0.0}, "f_min"), ({"center": 1}, "center")])
+    ({"variant": "authors", "f_min": 0.0}, "f_min"), ({"center": 1}, "center"),
+    ({"jit_compile": "yes"}, "jit_compile")])
 def test_invalid_arguments(kwargs, name):
     with pytest.raises(ValueError, match=f"Received: {name}="):
         Frontend(**kwargs)

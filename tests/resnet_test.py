@@ -154,3 +154,63 @@ def test_keras_save_load(builder):
 def test_invalid_arguments(call, name):
     with pytest.raises(ValueError, match=f"Received: {name}="):
         call()
+
+
+def _torch_resnet18(x, weights, rank, kernel, pool, training):
+    """torchvision's ResNet18 body written with torch.nn.functional (PyTorch padding:
+    k // 2 on both sides, max-pool padding 1), on Keras' weights. x: channels last."""
+    import torch
+    import torch.nn.functional as F
+    conv = F.conv1d if rank == 1 else F.conv2d
+    pool_fn = F.max_pool1d if rank == 1 else F.max_pool2d
+    t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+
+    def conv_w(name):  # Keras [k.., in, out] → torch [out, in, k..]
+        w = weights[name][0]
+        return t(np.transpose(w, (rank + 1, rank) + tuple(range(rank))))
+
+    def bn(y, name):
+        gamma, beta, mean, var = (t(w) for w in weights[name])
+        return F.batch_norm(y, mean, var, gamma, beta, training=training, eps=1e-5)
+
+    def c(y, name, k, s):
+        return conv(y, conv_w(name), stride=s, padding=k // 2)
+
+    y = t(x).permute(0, rank + 1, *range(1, rank + 1))
+    y = F.relu(bn(c(y, "conv1", 7, 2), "bn1"))
+    y = pool_fn(y, pool, stride=2, padding=1)
+    for s, stride in enumerate((1, 2, 2, 2), start=1):
+        for b in range(2):
+            name, st = f"layer{s}_{b}", (stride if b == 0 else 1)
+            out = F.relu(bn(c(y, f"{name}_conv1", kernel, st), f"{name}_bn1"))
+            out = bn(c(out, f"{name}_conv2", kernel, 1), f"{name}_bn2")
+            if f"{name}_downsample_conv" in weights:
+                y = bn(c(y, f"{name}_downsample_conv", 1, st), f"{name}_downsample_bn")
+            y = F.relu(out + y)
+    return y.mean(dim=tuple(range(2, rank + 2))).numpy()
+
+
+@pytest.mark.parametrize("rank,training", [(2, False), (2, True), (1, False), (1, True)])
+def test_matches_pytorch_functional_resnet18(rank, training):
+    """Same weights → same embedding as torch.nn.functional with PyTorch's padding, in
+    inference (moving statistics) and training (batch statistics) mode."""
+    pytest.importorskip("torch")
+    rng = np.random.RandomState(0)
+    if rank == 2:
+        model = resnet18_2d((37, 45, 3), width=0.25)
+        x = rng.randn(3, 37, 45, 3).astype(np.float32)
+        kernel, pool = 3, 3
+    else:
+        model = resnet18_1d(1001, width=0.25, kernel_size=9, pool_size=9)
+        x = rng.randn(3, 1001).astype(np.float32)
+        kernel, pool = 9, 9
+    for layer in model.layers:  # non-trivial BN statistics and affine parameters
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), 0.1 * rng.randn(c),
+                               0.1 * rng.randn(c), rng.uniform(0.5, 1.5, c)])
+    weights = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    want = _torch_resnet18(x if rank == 2 else x[..., None], weights, rank, kernel, pool,
+                           training)
+    got = keras.ops.convert_to_numpy(model(x, training=training))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

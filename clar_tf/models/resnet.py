@@ -10,9 +10,11 @@ Both follow torchvision's ResNet18 layout (He et al. 2016) without the classifie
     global average pooling → [B, 512·w]
 
 BasicBlock: conv k/s → BN → ReLU → conv k/1 → BN, + shortcut, → ReLU. Convolutions have no
-bias. Padding is explicit and symmetric, as in PyTorch (k // 2 for convolutions, 1 for the
-max-pool, zero-valued: the pool follows a ReLU so zeros act like -inf), so output sizes
-equal torchvision's for any input size. Initialisation follows torchvision: He-normal with
+bias. Padding is symmetric, as in PyTorch (k // 2 for convolutions, 1 for the max-pool,
+zero-valued: the pool follows a ReLU so zeros act like -inf), so output sizes equal
+torchvision's for any input size: explicit `ZeroPadding` layers before the strided
+convolutions and the pool, `padding="same"` (the same zeros, without a copy of the
+activation) for stride 1. Initialisation follows torchvision: He-normal with
 fan-out for convolutions, BN γ = 1, β = 0; BN uses PyTorch's momentum 0.1 (Keras 0.9) and
 ε = 1e-5.
 
@@ -24,11 +26,15 @@ waveform `[B, L]` (the channel axis is added inside). The paper's text keeps ker
 the blocks; the authors' code uses block kernel 9 and max-pool 9 (`kernel_size=9,
 pool_size=9`), both with the stem kernel 7 / stride 2 and max-pool padding 1.
 
-Models are plain functional `keras.Model`s of built-in layers, so `.keras` files need no
-custom objects. `sync_batchnorm=True` builds `BatchNormalization(synchronized=True)`, which
-averages batch statistics across replicas under a `tf.distribute` strategy.
+Models are plain functional `keras.Model`s of built-in layers plus
+`batchnorm.FusedBatchNormalization` (Keras' layer with TensorFlow's fused training kernel;
+registered, so loading a `.keras` file needs `clar_tf.models.batchnorm` imported).
+`sync_batchnorm=True` makes it synchronized: batch statistics are averaged across replicas
+under a `tf.distribute` strategy (Keras' own path).
 """
 import keras
+
+from clar_tf.models.batchnorm import FusedBatchNormalization
 
 _STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
 _BLOCKS_PER_STAGE = 2
@@ -71,15 +77,19 @@ class _Ops:
         return self.pad_cls(amount, name=name)(x)
 
     def conv(self, x, filters, kernel, stride, name):
-        x = self.pad(x, kernel // 2, name=f"{name}_pad")
+        if stride == 1:  # odd kernel, stride 1: "same" pads k // 2 on both sides
+            padding = "same"
+        else:  # TF's "same" would pad asymmetrically here; PyTorch pads k // 2 both sides
+            x = self.pad(x, kernel // 2, name=f"{name}_pad")
+            padding = "valid"
         return self.conv_cls(
-            filters, kernel, strides=stride, padding="valid", use_bias=False,
+            filters, kernel, strides=stride, padding=padding, use_bias=False,
             kernel_initializer=keras.initializers.VarianceScaling(
                 2.0, mode="fan_out", distribution="untruncated_normal"),
             name=name)(x)
 
     def bn(self, x, name):
-        return keras.layers.BatchNormalization(
+        return FusedBatchNormalization(
             momentum=0.9, epsilon=1e-5, synchronized=self.sync, name=name)(x)
 
     def relu(self, x, name):
