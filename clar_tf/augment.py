@@ -37,6 +37,7 @@ as a training call does) and `layer.augment(x, params)` applies them determinist
 `layer(x, training=True)` is `layer.augment(x, layer.sample_params(B, L))`.
 """
 import math
+import os
 
 import keras
 import numpy as np
@@ -288,6 +289,38 @@ def _check_range(low_name, low, high_name, high, lower=None, upper=None):
 
 
 # --------------------------------------------------------------------------- base
+_MAX_SHARDS = 8
+
+
+def _host_shards():
+    """How many pieces to cut a batch into for nested XLA calls: the host's cores (at
+    most `_MAX_SHARDS`) when no GPU is visible, else 1. On CPU one XLA call runs its
+    elementwise loops on one thread; independent calls run side by side on TensorFlow's
+    inter-op threads (benchmarks/augment_bench.py)."""
+    if tf.config.list_logical_devices("GPU"):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _MAX_SHARDS))
+
+
+def _sharded(fn, x, params):
+    """fn(x, params) computed on `_host_shards()` consecutive pieces of the batch and
+    concatenated. Every op is per example, so the result equals one call on the whole
+    batch; pieces may be empty when the batch is smaller than the number of pieces."""
+    shards = _host_shards()
+    if shards == 1:
+        return fn(x, params)
+    n = tf.shape(x)[0]
+    sizes = n // shards + tf.cast(tf.range(shards) < n % shards, tf.int32)
+    xs = tf.split(x, sizes, axis=0, num=shards)
+    ps = {k: tf.split(v, sizes, axis=0, num=shards) for k, v in params.items()}
+    return tf.concat([fn(xs[i], {k: v[i] for k, v in ps.items()}) for i in range(shards)],
+                     axis=0)
+
+
 class Augmentation(keras.layers.Layer):
     """Base class: seeded per-example random augmentation of `[B, L]` waveforms.
 
@@ -305,8 +338,10 @@ class Augmentation(keras.layers.Layer):
         nested `jit_compile=True` function; the random draws stay outside it). XLA fuses
         the elementwise work (envelopes, masks, the vocoder's trigonometry) that a plain
         graph runs op by op, and its gathers are faster on CPU; on GPUs it saves kernel
-        launches. Default True; the result is the same up to float rounding. In eager
-        mode and inside XLA functions it changes nothing.
+        launches. On a CPU-only host the batch is cut into one piece per core (at most
+        8), each its own XLA call, so the cores share the work. Default True; the result
+        is the same up to float rounding. In eager mode and inside XLA functions it
+        changes nothing.
     """
 
     def __init__(self, p=1.0, seed=None, jit_compile=True, **kwargs):
@@ -350,7 +385,8 @@ class Augmentation(keras.layers.Layer):
         if self.jit_compile and not tf.executing_eagerly() and not xla_math.in_xla():
             if self._xla_augment is None:
                 self._xla_augment = tf.function(self._augment, jit_compile=True)
-            y = self._xla_augment(x, {k: v for k, v in params.items() if k != "apply"})
+            y = _sharded(self._xla_augment, x,
+                         {k: v for k, v in params.items() if k != "apply"})
         else:
             y = self._augment(x, params)
         if "apply" in params:

@@ -376,6 +376,24 @@ def test_xla_matches_graph(code):
     assert np.linalg.norm(xla - graph) / np.linalg.norm(graph) < 1e-4
 
 
+@pytest.mark.parametrize("code", list(LAYERS))
+@pytest.mark.parametrize("shards,batch", [(3, 5), (3, 2), (2, 7)])
+def test_sharded_nested_xla_matches_one_call(code, shards, batch, monkeypatch):
+    # In a plain tf.function the batch is cut into one nested XLA call per core (here
+    # forced to `shards`; 3 pieces of a batch of 2 leave one empty): every example must
+    # come out as one call on the whole batch gives it.
+    layer = LAYERS[code](seed=1)
+    x = tf.constant(_noise(batch, 8000, seed=2))
+    params = layer.sample_params(batch, 8000)
+    monkeypatch.setattr(augment, "_host_shards", lambda: 1)
+    whole = tf.function(layer.augment)(x, params).numpy()
+    monkeypatch.setattr(augment, "_host_shards", lambda: shards)
+    pieces = tf.function(layer.augment)(x, params).numpy()
+    assert pieces.shape == whole.shape
+    for got, want in zip(pieces, whole):
+        assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want) + 1e-6
+
+
 def test_full_chain_under_xla():
     chain = augment.from_spec("FD+TM+TST+PS+TS+MN+WN", seed=0)
     fn = tf.function(lambda v: chain(v, training=True), jit_compile=True)
