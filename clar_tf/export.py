@@ -52,7 +52,7 @@ import keras
 import tensorflow as tf
 
 from clar_tf import audio_io
-from clar_tf import frontend  # noqa: F401  (registers the Frontend layer for loading)
+from clar_tf import frontend  # also registers the Frontend layer for loading
 from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
 from clar_tf.models import heads  # noqa: F401  (registers ProjectionHead for loading)
 
@@ -147,6 +147,11 @@ def export_saved_model(model_dir, export_dir, version=None):
     if version in existing:
         raise ValueError(f"{export_dir}/{version} exists already; choose another version")
     inference = keras.saving.load_model(path)
+    # No XLA-compiled functions in the SavedModel (TF Serving builds and other loaders
+    # need not carry XLA): the frontend's channels run as plain ops there.
+    for layer in inference._flatten_layers():
+        if isinstance(layer, frontend.Frontend):
+            layer.jit_compile = False
     serve, metadata = serving_functions(inference, _read_labels(model_dir))
     # Keras' archive tracks the Keras 3 variables so that TF1-style loaders (TF Serving,
     # saved_model_cli run) restore them too; a bare tf.saved_model.save does not.

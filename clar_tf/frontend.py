@@ -6,10 +6,11 @@
     1: STFT phase angle, radians in (-π, π]
     2: log-power mel spectrogram, 10·log10(max(M, amin)) with M = mel filterbank · |S|²
 
-(eq. 3 of the paper: f(S) = 10·log10 |S|²). All three come from one Kapre `STFT`; the
-power |S|² = re² + im², the phase atan2(im, re) of only the kept bins, Kapre's
-`ApplyFilterbank` and `MagnitudeToDecibel` do the rest inside this single registered
-layer, so a saved `.keras` model rebuilds it from its config.
+(eq. 3 of the paper: f(S) = 10·log10 |S|²). All three come from one Kapre `STFT`; then
+the power |S|² = re² + im², the phase atan2(im, re) of only the kept bins, Kapre's mel
+`ApplyFilterbank`, and decibels (Kapre's `MagnitudeToDecibel` when `top_db` clamps),
+all inside this single registered layer, so a saved `.keras` model rebuilds it from its
+config. `clar_tf.export` turns the nested XLA call below off (plain ops in SavedModels).
 
 Speed (benchmarks/frontend_bench.py): inside a plain `tf.function` the work after the STFT
 runs as one nested XLA call (argument `jit_compile`, default True), which fuses the

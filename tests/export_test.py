@@ -95,6 +95,20 @@ def test_metadata_signature(runs):
     assert [x.decode() for x in meta["labels"].numpy()] == labels == sorted(demo_data.WORDS)
 
 
+def test_no_xla_compiled_functions(runs):
+    """The SavedModel runs without XLA: no function in it must be XLA-compiled (the
+    frontend's nested XLA call is turned off for export)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(runs["supervised"][1], "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    functions = proto.meta_graphs[0].graph_def.library.function
+    assert len(functions) > 0
+    for fn in functions:
+        for key in ("_XlaMustCompile", "_noinline_xla", "_XlaCompile"):
+            assert not (key in fn.attr and fn.attr[key].b), (fn.signature.name, key)
+
+
 def test_saved_model_cli_show_and_run(runs, tmp_path):
     _, export_path = runs["supervised"]
     show = subprocess.run([*SAVED_MODEL_CLI, "show", "--dir", export_path, "--all"],
