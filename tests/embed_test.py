@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from clar_tf import config as config_lib
 from clar_tf import audio_io, demo_data, embed, export, train
+from testing import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP = 16000
@@ -22,11 +22,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("embed")
     demo_data.make(str(root / "digits"), seed=0, clips_per_word=10)
     model_dir = str(root / "run")
-    train.run(config_lib.Config(
-        model_dir=model_dir, dataset="spoken_digits", manual_dir=str(root / "digits"),
-        data_dir=str(root / "tfds"), method="simclr", width=0.125, augment="FD",
-        batch_size=8, epochs=1, steps_per_epoch=2, warmup_epochs=0, learning_rate=0.1,
-        head_hidden_units=16, projection_units=8, linear_eval_epochs=1, verbose=0))
+    train.run(tiny_config(model_dir, root / "digits", root / "tfds", method="simclr"))
     export_dir = str(root / "serving")
     export.export_saved_model(model_dir, export_dir, version=1)
     export.export_saved_model(model_dir, export_dir, version=2)

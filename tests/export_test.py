@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clar_tf import config as config_lib
 from clar_tf import demo_data, export, train
+from testing import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP = 16000
@@ -41,11 +41,7 @@ def runs(tmp_path_factory):
     found = {}
     for method in ("supervised", "simclr"):
         model_dir = str(root / method)
-        train.run(config_lib.Config(
-            model_dir=model_dir, dataset="spoken_digits", manual_dir=str(root / "digits"),
-            data_dir=str(root / "tfds"), method=method, width=0.125, augment="FD",
-            batch_size=8, epochs=1, steps_per_epoch=2, warmup_epochs=0, learning_rate=0.1,
-            head_hidden_units=16, projection_units=8, linear_eval_epochs=1, verbose=0))
+        train.run(tiny_config(model_dir, root / "digits", root / "tfds", method=method))
         serving = str(root / f"{method}_serving")
         found[method] = (model_dir, export.export_saved_model(model_dir, serving))
     return found

@@ -9,6 +9,7 @@ import pytest
 from clar_tf import config as config_lib
 from clar_tf import datasets, demo_data, train
 from clar_tf.models import methods
+from testing import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +30,8 @@ def data(tmp_path_factory):
 
 
 def _config(data, model_dir, **overrides):
-    values = dict(model_dir=str(model_dir), data_dir=data["data_dir"], dataset="spoken_digits",
-                  manual_dir=data["digits"], width=0.125, augment="FD", batch_size=8,
-                  epochs=1, steps_per_epoch=2, warmup_epochs=0, learning_rate=0.1,
-                  head_hidden_units=16, projection_units=8, linear_eval_epochs=2,
-                  verbose=0)
-    values.update(overrides)
-    return config_lib.Config(**values)
+    values = {"manual_dir": data["digits"], "linear_eval_epochs": 2, **overrides}
+    return tiny_config(model_dir, values.pop("manual_dir"), data["data_dir"], **values)
 
 
 @pytest.fixture(scope="module")
