@@ -16,6 +16,7 @@ OPTIMIZERS = ("lars", "adam", "sgd")
 LR_SCALINGS = ("none", "linear", "sqrt")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 LABELED_METHODS = ("supervised", "supcon", "clar")
+CE_NORMALIZATIONS = ("labeled", "batch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Config:
     unlabeled: bool = False
     labeled_fraction: float = 1.0
     stratified: bool = False
+    labeled_per_batch: int = 0
     eval_dataset: Optional[str] = None
     eval_manual_dir: Optional[str] = None
     # Model.
@@ -45,6 +47,8 @@ class Config:
     projection_units: int = 128
     head_batchnorm: bool = False
     temperature: float = 0.5
+    ce_weight: float = 1.0
+    ce_normalization: str = "batch"
     init_from: Optional[str] = None
     freeze_encoder: bool = False
     # Optimisation.
@@ -76,6 +80,18 @@ class Config:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
         _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("ce_normalization", self.ce_normalization, CE_NORMALIZATIONS)
+        if not self.ce_weight >= 0:
+            raise ValueError(f"ce_weight must be >= 0. Received: ce_weight={self.ce_weight}")
+        if not 0 <= self.labeled_per_batch < self.batch_size:
+            raise ValueError("labeled_per_batch must be in [0, batch_size). Received: "
+                             f"labeled_per_batch={self.labeled_per_batch}, "
+                             f"batch_size={self.batch_size}")
+        if self.labeled_per_batch and (self.labeled_fraction == 0 or self.unlabeled):
+            raise ValueError("labeled_per_batch needs labeled training clips. Received: "
+                             f"labeled_per_batch={self.labeled_per_batch} with "
+                             f"labeled_fraction={self.labeled_fraction}, "
+                             f"unlabeled={self.unlabeled}")
         if not 0.0 <= self.labeled_fraction <= 1.0:
             raise ValueError("labeled_fraction must be in [0, 1]. "
                              f"Received: labeled_fraction={self.labeled_fraction}")

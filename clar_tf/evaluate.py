@@ -87,6 +87,7 @@ class LinearEvalCallback(keras.callbacks.Callback):
         self.num_classes, self.every, self.csv_path = num_classes, every, csv_path
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+        self.last = None  # (epoch, result) of the latest evaluation
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
@@ -94,6 +95,7 @@ class LinearEvalCallback(keras.callbacks.Callback):
         result = evaluate_embedder(self.embedder, self.train_ds, self.test_ds,
                                    self.num_classes, epochs=self.epochs,
                                    batch_size=self.batch_size, seed=self.seed)
+        self.last = (epoch + 1, result)
         new = not os.path.exists(self.csv_path)
         with open(self.csv_path, "a", newline="") as f:
             writer = csv.writer(f)

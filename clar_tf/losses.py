@@ -35,7 +35,7 @@ import numbers
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["nt_xent", "supcon", "masked_cross_entropy"]
+__all__ = ["nt_xent", "supcon", "masked_cross_entropy", "CE_NORMALIZATIONS"]
 
 # Subtracted from the self-similarity logit to drop it from the softmax denominator
 # (SimCLR's LARGE_NUM); logits are bounded by 1/temperature, so exp(-1e9) is exactly 0.
@@ -197,22 +197,34 @@ def supcon(z, labels, temperature=0.5):
     return _global_mean(local_sum, ops.sum(ops.cast(has_pos, "float32")), ctx)
 
 
-def masked_cross_entropy(logits, labels):
+CE_NORMALIZATIONS = ("labeled", "batch")
+
+
+def masked_cross_entropy(logits, labels, normalization="labeled"):
     """Categorical cross-entropy of the labeled examples (CLAR eq. 2, as used in eq. 4).
 
-    Examples with a negative label (-1 = unlabeled) contribute nothing. The result is the
-    mean CE over the labeled examples, or exactly 0 (with zero, finite gradients) when the
-    batch has none. Under a replica context with R > 1 replicas the mean is over the
-    labeled examples of the GLOBAL batch (the labeled count is all-reduced) and the
-    per-replica value follows the module's distribution convention.
+    Examples with a negative label (-1 = unlabeled) contribute nothing. With
+    `normalization="labeled"` (eq. 4 as written: "the CE loss of the labeled samples") the
+    result is the mean CE over the labeled examples; with `"batch"` it is the sum of their
+    CE divided by the number of ALL examples in the batch, labeled or not, so a batch
+    holding one labeled clip of N weighs it 1/N instead of 1 (the weight it would have in
+    a fully labeled batch). Either way it is exactly 0 (with zero, finite gradients) when
+    the batch has no labeled example. Under a replica context with R > 1 replicas the
+    counts are those of the GLOBAL batch (all-reduced) and the per-replica value follows
+    the module's distribution convention.
 
     Args:
         logits: [N, C] unnormalized class scores.
         labels: [N] integer labels in [0, C), or -1 for unlabeled.
+        normalization: "labeled" (mean over labeled examples) or "batch" (sum over
+            labeled examples / N).
 
     Returns:
         Scalar float32 loss.
     """
+    if normalization not in CE_NORMALIZATIONS:
+        raise ValueError(f"`normalization` must be one of {CE_NORMALIZATIONS}. "
+                         f"Received: normalization={normalization!r}")
     if len(logits.shape) != 2:
         raise ValueError(f"`logits` must be [N, C]. Received shape {logits.shape}")
     logits = ops.cast(logits, "float32")
@@ -222,4 +234,5 @@ def masked_cross_entropy(logits, labels):
     picked = ops.take_along_axis(logits, ops.expand_dims(safe_labels, 1), axis=1)[:, 0]
     ce = ops.logsumexp(logits, axis=1) - picked              # [N], finite for every row
     weight = ops.cast(labeled, "float32")
-    return _global_mean(ops.sum(ce * weight), ops.sum(weight), _replica_context())
+    count = ops.sum(weight) if normalization == "labeled" else ops.shape(labels)[0]
+    return _global_mean(ops.sum(ce * weight), count, _replica_context())

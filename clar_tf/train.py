@@ -91,10 +91,13 @@ def _train_pipeline(config, info):
         ds = datasets.with_label_fraction(ds, config.labeled_fraction, config.seed,
                                           stratified=config.stratified)
     steps = config.steps_per_epoch or n // config.batch_size
-    ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
-          .repeat().batch(config.batch_size, drop_remainder=True)
-          .prefetch(tf.data.AUTOTUNE))
-    return ds, steps
+    if config.labeled_per_batch and config.labeled_fraction < 1.0:
+        ds = datasets.labeled_batches(ds, config.batch_size, config.labeled_per_batch,
+                                      config.seed, config.shuffle_buffer)
+    else:
+        ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
+              .repeat().batch(config.batch_size, drop_remainder=True))
+    return ds.prefetch(tf.data.AUTOTUNE), steps
 
 
 def _check_model_dir(config):
@@ -195,13 +198,15 @@ def run(config):
                                            append=True),
                  keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"), write_graph=False),
                  throughput]
+    curve = None
     if config.eval_every:
-        callbacks.append(evaluate.LinearEvalCallback(
+        curve = evaluate.LinearEvalCallback(
             model.embedder, eval_train, eval_test, eval_info.num_classes,
             every=config.eval_every, csv_path=os.path.join(config.model_dir, "linear_eval.csv"),
             log_dir=os.path.join(config.model_dir, "logs", "linear_eval"),
             epochs=config.linear_eval_epochs, batch_size=config.linear_eval_batch_size,
-            seed=config.seed))
+            seed=config.seed)
+        callbacks.append(curve)
     start = time.perf_counter()
     history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps,
                         callbacks=callbacks, verbose=config.verbose)
@@ -212,11 +217,14 @@ def run(config):
     export_path = (export.export_saved_model(config.model_dir,
                                              os.path.join(config.model_dir, "export"))
                    if config.export else None)
-    result = evaluate.evaluate_embedder(model.embedder, eval_train, eval_test,
-                                        eval_info.num_classes,
-                                        epochs=config.linear_eval_epochs,
-                                        batch_size=config.linear_eval_batch_size,
-                                        seed=config.seed)
+    if curve is not None and curve.last and curve.last[0] == config.epochs:
+        result = dict(curve.last[1])  # the curve's last point is the final encoder's score
+    else:
+        result = evaluate.evaluate_embedder(model.embedder, eval_train, eval_test,
+                                            eval_info.num_classes,
+                                            epochs=config.linear_eval_epochs,
+                                            batch_size=config.linear_eval_batch_size,
+                                            seed=config.seed)
     final_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
     result.update(class_names=list(eval_info.class_names), epochs=config.epochs,
                   epochs_this_run=len(throughput.times), steps_per_epoch=steps,
@@ -254,6 +262,9 @@ def define_flags():
     flags.DEFINE_float("labeled_fraction", 1.0, "Fraction of training labels kept (§8); the "
                        "rest become -1.")
     flags.DEFINE_bool("stratified", False, "Keep the labeled fraction per class.")
+    flags.DEFINE_integer("labeled_per_batch", 0, "Labeled clips in every batch when "
+                         "labeled_fraction < 1 (stratified per-batch sampling, §4; the "
+                         "labeled pool is oversampled). 0 = random batches (paper).")
     flags.DEFINE_string("eval_dataset", None, "Labeled dataset for linear evaluation "
                         "(default: the training dataset).")
     flags.DEFINE_string("eval_manual_dir", None, "manual_dir of --eval_dataset.")
@@ -272,6 +283,11 @@ def define_flags():
     flags.DEFINE_integer("projection_units", 128, "Projection (contrastive) width.")
     flags.DEFINE_bool("head_batchnorm", False, "BatchNorm in the head (authors' code).")
     flags.DEFINE_float("temperature", 0.5, "NT-Xent / SupCon temperature τ.")
+    flags.DEFINE_float("ce_weight", 1.0, "CLAR: L = L_CL + ce_weight · L_CE.")
+    flags.DEFINE_enum("ce_normalization", defaults["ce_normalization"],
+                      config_lib.CE_NORMALIZATIONS,
+                      "CLAR's CE: labeled = mean over the batch's labeled clips (eq. 4 as "
+                      "written); batch = their sum / batch size.")
     flags.DEFINE_string("init_from", None, "model_dir of a pretrained run to start from.")
     flags.DEFINE_bool("freeze_encoder", False, "With --init_from: train only the head.")
     flags.DEFINE_integer("batch_size", defaults["batch_size"], "Global batch size.")

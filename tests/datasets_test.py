@@ -300,3 +300,39 @@ def test_label_fraction_stratified_per_class_counts():
     np.testing.assert_array_equal(out, again)
     with pytest.raises(ValueError, match="fraction=1.5"):
         datasets.with_label_fraction(_toy(labels), 1.5, seed=0)
+
+
+def test_labeled_batches_hold_exactly_k_labeled_and_cover_both_pools():
+    labels = np.arange(200) % 5
+    ds = datasets.with_label_fraction(_toy(labels), 0.05, seed=1)    # 10 labeled
+    kept = _relabeled(ds)
+    labeled_ids = set(np.flatnonzero(kept >= 0))
+    batches = list(datasets.labeled_batches(ds, 16, 3, seed=0).take(40).as_numpy_iterator())
+    seen_labeled, seen_unlabeled = collections.Counter(), set()
+    for batch in batches:
+        ids = batch["audio"][:, 0].astype(int)
+        assert batch["audio"].shape == (16, 1)
+        assert (batch["label"] >= 0).sum() == 3                       # exactly k
+        for i, y in zip(ids, batch["label"]):
+            if y >= 0:
+                assert i in labeled_ids and y == labels[i]             # labels intact
+                seen_labeled[i] += 1
+            else:
+                assert i not in labeled_ids
+                seen_unlabeled.add(i)
+    # 120 labeled draws from a pool of 10: every clip 12 times (each pass is a permutation).
+    assert set(seen_labeled) == labeled_ids and set(seen_labeled.values()) == {12}
+    assert len(seen_unlabeled) == 190                                  # 520 draws cover 190
+    again = list(datasets.labeled_batches(ds, 16, 3, seed=0).take(40).as_numpy_iterator())
+    np.testing.assert_array_equal(np.stack([b["audio"] for b in batches]),
+                                  np.stack([b["audio"] for b in again]))
+
+
+def test_labeled_batches_refuse_missing_pools_and_bad_k():
+    labels = np.arange(20) % 2
+    with pytest.raises(ValueError, match="no labeled"):
+        datasets.labeled_batches(datasets.with_label_fraction(_toy(labels), 0.0, 0), 8, 2, 0)
+    with pytest.raises(ValueError, match="no unlabeled"):
+        datasets.labeled_batches(_toy(labels), 8, 2, 0)
+    with pytest.raises(ValueError, match="labeled_per_batch=8"):
+        datasets.labeled_batches(_toy(labels), 8, 8, 0)

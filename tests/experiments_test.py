@@ -114,6 +114,21 @@ def test_presets():
         common.get_preset("huge")
 
 
+def test_label_fraction_cells_sample_labeled_clips_per_batch():
+    # round(f * 64) labeled clips per batch, at least the preset's minimum of 8.
+    assert label_fraction.labeled_per_batch(0.01, 64, 8) == 8
+    assert label_fraction.labeled_per_batch(0.1, 64, 8) == 8
+    assert label_fraction.labeled_per_batch(0.2, 64, 8) == 13
+    assert label_fraction.labeled_per_batch(1.0, 64, 8) == 0
+    assert label_fraction.labeled_per_batch(0.01, 64, 0) == 0
+    grid = label_fraction.cells("cpu_small", "OUT", 1)
+    by = {(c.keys["method"], c.keys["labeled_fraction"]): c.config for c in grid}
+    assert by[("clar", 0.01)].labeled_per_batch == 8
+    assert by[("supervised", 0.2)].labeled_per_batch == 13
+    assert by[("clar", 1.0)].labeled_per_batch == 0
+    assert by[("simclr", None)].labeled_per_batch == 0
+
+
 def test_finished_result_reads_back_continues_or_refuses(tmp_path):
     config = config_lib.Config(model_dir=str(tmp_path), dataset="spoken_digits", epochs=4)
     assert common.finished_result(config) is None  # nothing there yet

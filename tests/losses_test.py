@@ -44,7 +44,7 @@ def np_supcon(z, labels, tau):
     return total / count if count else 0.0
 
 
-def np_masked_ce(logits, labels):
+def np_masked_ce(logits, labels, normalization="labeled"):
     total, count = 0.0, 0
     for row, label in zip(np.asarray(logits, np.float64), labels):
         if label == -1:
@@ -53,6 +53,8 @@ def np_masked_ce(logits, labels):
         p /= p.sum()
         total += -np.log(p[label])
         count += 1
+    if normalization == "batch":
+        return total / len(labels)
     return total / count if count else 0.0
 
 
@@ -155,11 +157,28 @@ def test_masked_cross_entropy_matches_numpy_and_ignores_unlabeled():
                                atol=ATOL)
 
 
-def test_masked_cross_entropy_without_labels_is_zero_with_finite_gradient():
+def test_masked_cross_entropy_batch_normalization_matches_numpy():
+    logits = _rand(8, 4, seed=9)
+    labels = np.array([2, -1, -1, -1, -1, -1, -1, -1], "int32")   # 1 labeled of 8
+    got = float(losses.masked_cross_entropy(logits, labels, normalization="batch"))
+    np.testing.assert_allclose(got, np_masked_ce(logits, labels, "batch"), rtol=1e-5)
+    # One labeled clip of eight weighs 1/8 of its mean-over-labeled value.
+    np.testing.assert_allclose(got, float(losses.masked_cross_entropy(logits, labels)) / 8,
+                               rtol=1e-5)
+    all_labeled = np.array([2, 0, 1, 3, 3, 1, 0, 2], "int32")
+    np.testing.assert_allclose(
+        float(losses.masked_cross_entropy(logits, all_labeled, normalization="batch")),
+        np_masked_ce(logits, all_labeled), rtol=1e-5)
+    with pytest.raises(ValueError, match="normalization"):
+        losses.masked_cross_entropy(logits, labels, normalization="mean")
+
+
+@pytest.mark.parametrize("normalization", ["labeled", "batch"])
+def test_masked_cross_entropy_without_labels_is_zero_with_finite_gradient(normalization):
     logits = tf.constant(_rand(5, 3, seed=11))
     with tf.GradientTape() as tape:
         tape.watch(logits)
-        loss = losses.masked_cross_entropy(logits, -np.ones(5, "int32"))
+        loss = losses.masked_cross_entropy(logits, -np.ones(5, "int32"), normalization)
     grad = tape.gradient(loss, logits).numpy()
     assert float(loss) == 0.0
     assert np.all(np.isfinite(grad)) and np.all(grad == 0.0)
@@ -266,12 +285,14 @@ def test_supcon_distributed_unequal_anchor_counts(strategy):
     [-1, 0, -1, -1, 1, 2, -1, 2],    # uneven labeled counts
     [-1] * 8,                        # none at all: exactly 0, zero gradients
 ])
-def test_masked_cross_entropy_distributed_equals_single_device(strategy, labels):
+@pytest.mark.parametrize("normalization", ["labeled", "batch"])
+def test_masked_cross_entropy_distributed_equals_single_device(strategy, labels,
+                                                               normalization):
     labels = np.array(labels, "int32")
     x, w0 = _rand(8, 6, seed=27), _rand(6, 3, seed=28)
-    fn = lambda w, a, y: losses.masked_cross_entropy(tf.matmul(a, w), y)
+    fn = lambda w, a, y: losses.masked_cross_entropy(tf.matmul(a, w), y, normalization)
     losses_r = _assert_distributed_equals_single(strategy, fn, w0, x, labels)
-    np.testing.assert_allclose(np.mean(losses_r), np_masked_ce(x @ w0, labels), atol=ATOL,
-                               rtol=1e-5)
+    np.testing.assert_allclose(np.mean(losses_r), np_masked_ce(x @ w0, labels, normalization),
+                               atol=ATOL, rtol=1e-5)
     if np.all(labels == -1):
         assert losses_r == [0.0, 0.0]

@@ -65,7 +65,7 @@ def test_clar_without_labels_is_nt_xent_on_the_layer_before_the_last():
 
 def test_cross_entropy_ignores_unlabeled_examples():
     keras.utils.set_random_seed(0)
-    model = methods.build_model(_config("clar"), CLASSES, CLIP)
+    model = methods.build_model(_config("clar", ce_normalization="labeled"), CLASSES, CLIP)
     out1 = _outputs(model, _batch(seed=1)["audio"])
     out2 = _outputs(model, _batch(seed=2)["audio"])
     labels = np.array([0, -1, 2, 1, -1, -1, 0, 2])
@@ -77,6 +77,35 @@ def test_cross_entropy_ignores_unlabeled_examples():
     moved = {"projection": out1["projection"], "output": out1["output"] + noise}
     ce_moved = float(model.compute_losses(moved, out2, tf.constant(labels))["ce_loss"])
     np.testing.assert_allclose(ce_moved, ce, rtol=1e-6)
+
+
+@pytest.mark.parametrize("normalization", ["labeled", "batch"])
+@pytest.mark.parametrize("weight", [1.0, 0.25])
+def test_clar_ce_weight_and_normalization_match_numpy(normalization, weight):
+    keras.utils.set_random_seed(0)
+    model = methods.build_model(_config("clar", ce_weight=weight,
+                                        ce_normalization=normalization), CLASSES, CLIP)
+    out1 = _outputs(model, _batch(seed=1)["audio"])
+    out2 = _outputs(model, _batch(seed=2)["audio"])
+    labels = np.array([0, -1, -1, -1, -1, -1, -1, 2])   # 2 labeled of 8
+    got = model.compute_losses(out1, out2, tf.constant(labels))
+    mean_ce = 0.5 * (_np_ce(out1["output"].numpy(), labels)
+                     + _np_ce(out2["output"].numpy(), labels))
+    want_ce = mean_ce * (2 / 8 if normalization == "batch" else 1.0)
+    np.testing.assert_allclose(float(got["ce_loss"]), want_ce, rtol=1e-5)
+    contrastive = float(losses.nt_xent(out1["projection"], out2["projection"], 0.5))
+    np.testing.assert_allclose(float(got["loss"]), contrastive + weight * want_ce, rtol=1e-5)
+
+
+def test_clar_options_are_validated():
+    with pytest.raises(ValueError, match="ce_normalization"):
+        _config("clar", ce_normalization="mean")
+    with pytest.raises(ValueError, match="ce_weight"):
+        _config("clar", ce_weight=-1.0)
+    with pytest.raises(ValueError, match="labeled_per_batch"):
+        _config("clar", batch_size=8, labeled_per_batch=8)
+    with pytest.raises(ValueError, match="labeled_per_batch"):
+        _config("clar", labeled_per_batch=2, labeled_fraction=0.0)
 
 
 def test_supervised_and_supcon_ignore_unlabeled_only_batches():

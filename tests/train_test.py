@@ -62,6 +62,9 @@ def test_run_resumes_after_interruption(digits, tmp_path, monkeypatch):
     with open(tmp_path / "run" / "results.json") as f:
         saved = json.load(f)
     assert saved["top1"] == result["top1"]
+    # The curve's last point (epoch 2 = the final encoder) is the final score.
+    assert float(_column(tmp_path / "run" / "linear_eval.csv", "top1")[-1]) == pytest.approx(
+        saved["top1"], abs=1e-6)
     confusion = np.array(saved["confusion_matrix"])
     assert confusion.shape == (10, 10) and confusion.sum() > 0
     assert saved["class_names"][0] == "eight"  # sorted word names
@@ -114,6 +117,9 @@ def test_cli_smoke_flagfile_learns(digits, tmp_path):
     (["--dataset=imagenet"], "dataset"),
     (["--encoder=3d"], "encoder"),
     (["--batch_size=0"], "batch_size"),
+    (["--ce_normalization=mean"], "ce_normalization"),
+    (["--batch_size=32", "--labeled_per_batch=32"], "labeled_per_batch"),
+    (["--ce_weight=-1"], "ce_weight"),
 ])
 def test_cli_rejects_bad_flags(args, message, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "clar_tf.train",
@@ -121,3 +127,18 @@ def test_cli_rejects_bad_flags(args, message, tmp_path):
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
+
+
+def test_train_pipeline_puts_labeled_per_batch_labeled_clips_in_every_batch(digits, tmp_path):
+    config = _config(digits, tmp_path / "run", labeled_fraction=0.25, labeled_per_batch=5)
+    info = train.datasets.info(config.dataset, data_dir=config.data_dir,
+                               manual_dir=config.manual_dir)
+    ds, steps = train._train_pipeline(config, info)
+    assert steps == 2
+    for batch in ds.take(12).as_numpy_iterator():
+        assert batch["audio"].shape == (32, 16000)
+        assert (batch["label"] >= 0).sum() == 5
+    # Random batches (the paper's sampling) when labeled_per_batch is 0.
+    plain, _ = train._train_pipeline(config.replace(labeled_per_batch=0), info)
+    counts = [(b["label"] >= 0).sum() for b in plain.take(12).as_numpy_iterator()]
+    assert len(set(counts)) > 1 and abs(np.mean(counts) - 8) < 3

@@ -203,3 +203,52 @@ def with_label_fraction(ds, fraction, seed, stratified=False):
         return {**example, "label": tf.where(mask[index], label, tf.constant(-1, label.dtype))}
 
     return ds.enumerate().map(relabel, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def labeled_batches(ds, batch_size, labeled_per_batch, seed, shuffle_buffer=10000):
+    """Endless batches that each hold exactly `labeled_per_batch` labeled examples.
+
+    The stratified per-batch sampling that CLAR §4 names for small labeled fractions:
+    `ds` (after `with_label_fraction`) is split into its labeled pool (label >= 0) and
+    its unlabeled pool; every batch takes `labeled_per_batch` examples from the first
+    and `batch_size - labeled_per_batch` from the second, each pool shuffled and
+    repeated on its own (so a small labeled pool is oversampled). The labeled examples
+    come first in each batch; the losses do not depend on the order.
+
+    Args:
+        ds: finite `{"audio", "label"}` dataset, label -1 for unlabeled examples.
+        batch_size: examples per batch.
+        labeled_per_batch: labeled examples per batch, in [1, batch_size).
+        seed: shuffling seed.
+        shuffle_buffer: shuffle buffer of each pool.
+
+    Returns:
+        An infinite dataset of batches of `batch_size`.
+    """
+    if not 1 <= labeled_per_batch < batch_size:
+        raise ValueError("labeled_per_batch must be in [1, batch_size). Received: "
+                         f"labeled_per_batch={labeled_per_batch}, batch_size={batch_size}")
+    labels = np.concatenate(list(ds.map(lambda e: e["label"]).batch(4096)
+                                 .as_numpy_iterator()) or [np.zeros(0, np.int64)])
+    counts = {"labeled": int(np.sum(labels >= 0)), "unlabeled": int(np.sum(labels < 0))}
+    for name, count in counts.items():
+        if count == 0:
+            raise ValueError(f"labeled_per_batch={labeled_per_batch} needs both labeled and "
+                             f"unlabeled training examples; there are no {name} ones "
+                             "(use a labeled_fraction strictly between 0 and 1)")
+    pools = [ds.filter(_is_labeled), ds.filter(_is_unlabeled)]
+    pools = [pool.shuffle(min(count, shuffle_buffer), seed=seed + i).repeat()
+             for i, (pool, count) in enumerate(zip(pools, counts.values()))]
+    pattern = tf.constant([0] * labeled_per_batch + [1] * (batch_size - labeled_per_batch),
+                          tf.int64)
+    choice = tf.data.Dataset.from_tensor_slices(pattern).repeat()
+    return (tf.data.Dataset.choose_from_datasets(pools, choice)
+            .batch(batch_size, drop_remainder=True))
+
+
+def _is_labeled(example):
+    return example["label"] >= 0
+
+
+def _is_unlabeled(example):
+    return example["label"] < 0

@@ -55,11 +55,23 @@ def cells(preset, out, seeds, **data):
                                             f"lf{fraction:g}", f"s{seed}")
                     keys = dict(method=method, encoder=grid["encoder"],
                                 labeled_fraction=float(fraction), seed=seed)
-                    fraction_kwargs = dict(labeled_fraction=float(fraction))
+                    fraction_kwargs = dict(labeled_fraction=float(fraction),
+                                           labeled_per_batch=labeled_per_batch(
+                                               fraction, kwargs["batch_size"],
+                                               grid.get("min_labeled_per_batch", 0)))
                 result.append(common.make_cell(out, name, keys,
                                                **{**kwargs, **fraction_kwargs,
                                                   "method": method, "seed": seed}))
     return result
+
+
+def labeled_per_batch(fraction, batch_size, minimum):
+    """Labeled clips per batch of a cell: the random batch's expected count
+    round(fraction * batch_size), raised to `minimum` (stratified per-batch sampling,
+    §4); 0 (plain random batches) when every clip is labeled or `minimum` is 0."""
+    if fraction >= 1.0 or not minimum:
+        return 0
+    return min(batch_size - 1, max(minimum, round(fraction * batch_size)))
 
 
 def table_rows(results, fractions):

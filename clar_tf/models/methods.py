@@ -110,9 +110,9 @@ class TwoViewModel(keras.Model):
         return self._update_metrics(values, out1, out2, labels)
 
 
-def _cross_entropy(out1, out2, labels):
-    return 0.5 * (losses.masked_cross_entropy(out1["output"], labels)
-                  + losses.masked_cross_entropy(out2["output"], labels))
+def _cross_entropy(out1, out2, labels, normalization="labeled"):
+    return 0.5 * (losses.masked_cross_entropy(out1["output"], labels, normalization)
+                  + losses.masked_cross_entropy(out2["output"], labels, normalization))
 
 
 class Supervised(TwoViewModel):
@@ -139,14 +139,27 @@ class SupCon(TwoViewModel):
 
 
 class CLAR(TwoViewModel):
-    """L = L_CL + L_CE (eq. 4): NT-Xent on `projection`, CE on `output` (paper §4)."""
+    """L = L_CL + w·L_CE (eq. 4, w = 1): NT-Xent on `projection`, CE on `output` (§4).
+
+    Args (besides `TwoViewModel`'s):
+        ce_weight: w, the weight of the CE term.
+        ce_normalization: "labeled" (CE averaged over the batch's labeled clips, eq. 4 as
+            written) or "batch" (summed over them and divided by the batch size); see
+            `clar_tf.losses.masked_cross_entropy`.
+    """
 
     loss_names = ("loss", "contrastive_loss", "ce_loss")
 
+    def __init__(self, *args, ce_weight=1.0, ce_normalization="labeled", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ce_weight = float(ce_weight)
+        self.ce_normalization = ce_normalization
+
     def compute_losses(self, out1, out2, labels):
         contrastive = losses.nt_xent(out1["projection"], out2["projection"], self.temperature)
-        ce = _cross_entropy(out1, out2, labels)
-        return {"loss": contrastive + ce, "contrastive_loss": contrastive, "ce_loss": ce}
+        ce = _cross_entropy(out1, out2, labels, self.ce_normalization)
+        return {"loss": contrastive + self.ce_weight * ce, "contrastive_loss": contrastive,
+                "ce_loss": ce}
 
 
 METHOD_CLASSES = {"supervised": Supervised, "simclr": SimCLR, "supcon": SupCon, "clar": CLAR}
@@ -188,8 +201,10 @@ def build_model(config, num_classes, clip_length, sync_batchnorm=False):
         augmenter = augment.from_spec(config.augment, seed=config.seed)
     finally:
         keras.config.set_dtype_policy(policy)
+    extra = (dict(ce_weight=config.ce_weight, ce_normalization=config.ce_normalization)
+             if config.method == "clar" else {})
     model = METHOD_CLASSES[config.method](embedder, head, augmenter,
                                           temperature=config.temperature,
-                                          name=config.method)
+                                          name=config.method, **extra)
     model.build((None, clip_length))
     return model
