@@ -332,3 +332,25 @@ def test_raw_vs_tf_end_to_end(digits, tmp_path):
         text = f.read()
     assert "| 1D | FD | " in text and "| 67.7 |" in text and "| 89.3 |" in text
     assert f"| {100 * float(rows[1]['top1']):.1f} | 89.3 |" in text
+
+
+def test_fig5_speed_table_against_hand_values():
+    rows = []
+    for seed, (a, b) in enumerate([(0.5, 0.7), (0.6, 0.8)]):          # SimCLR final 0.75
+        rows += [dict(method="simclr", labeled_fraction=f, seed=seed, epoch=e, top1=v)
+                 for f in (1.0, 0.01) for e, v in ((3, a), (6, b))]
+    rows += [dict(method="clar", labeled_fraction=1.0, seed=s, epoch=e, top1=v)
+             for s in (0, 1) for e, v in ((3, 0.76), (6, 0.9))]         # reaches at 3
+    rows += [dict(method="clar", labeled_fraction=0.01, seed=s, epoch=e, top1=v)
+             for s, (x, y) in enumerate([(0.6, 0.74), (0.6, 0.78)]) for e, v in ((3, x), (6, y))]
+    text = learning_curves.speed_markdown(rows)
+    table = _markdown_rows(text)
+    assert "SimCLR's final 75.0" in text
+    lines = [l for l in text.splitlines() if l.startswith("| 1%") or l.startswith("| 100%")]
+    by = {tuple(c.strip() for c in l.strip("|").split("|")[:2]): l for l in lines}
+    assert by[("100%", "CLAR")].rstrip(" |").endswith("3 of 6")
+    assert "| 76.0 | 90.0 |" in by[("100%", "CLAR")]
+    assert by[("1%", "CLAR")].rstrip(" |").endswith("6 of 6")             # mean 0.76 at 6
+    assert by[("1%", "SimCLR")].rstrip(" |").endswith("6 of 6")
+    assert table["labeled"][2] == "epoch 3"
+    assert learning_curves.speed_markdown([r for r in rows if r["method"] != "simclr"]) == ""

@@ -12,8 +12,9 @@ cell is ever trained twice and a later `label_fraction` run reads them back. The
 evaluation (`results.json`) is added as the last point when `eval_every` does not divide
 the epochs. SimCLR uses no labels; its one curve per seed is drawn in every panel.
 
-Writes `fig5.csv` (method, labeled_fraction, seed, epoch, top1) and `fig5.png` with one
-panel per fraction.
+Writes `fig5.csv` (method, labeled_fraction, seed, epoch, top1), `fig5.png` with one
+panel per fraction, and `fig5.md`: the mean curves and the first epoch at which each
+method reaches SimCLR's final accuracy.
 """
 import collections
 import csv
@@ -51,6 +52,41 @@ def curve_rows(results, fractions):
                 rows.append(dict(method=keys["method"], labeled_fraction=float(fraction),
                                  seed=keys["seed"], epoch=epoch, top1=top1))
     return rows
+
+
+def mean_curves(rows):
+    """{(fraction, method): {epoch: mean top-1 over seeds}} of `fig5.csv` rows."""
+    by = collections.defaultdict(lambda: collections.defaultdict(list))
+    for row in rows:
+        by[(float(row["labeled_fraction"]), row["method"])][int(row["epoch"])].append(
+            float(row["top1"]))
+    return {k: {e: float(np.mean(v)) for e, v in sorted(c.items())} for k, c in by.items()}
+
+
+def speed_markdown(rows):
+    """Markdown: per fraction and method, the mean curve and the first evaluated epoch at
+    which the method's mean reaches SimCLR's final mean (the paper's "CLAR learns faster
+    than SimCLR", §8.2). Empty when there is no SimCLR curve."""
+    curves = mean_curves(rows)
+    simclr = [c for (f, m), c in curves.items() if m == "simclr"]
+    if not simclr:
+        return ""
+    final_epoch = max(simclr[0])
+    target = simclr[0][final_epoch]
+    epochs = sorted({e for c in curves.values() for e in c})
+    header = (["labeled", "method"] + [f"epoch {e}" for e in epochs]
+              + [f"first epoch ≥ SimCLR's final {100 * target:.1f}"])
+    lines = []
+    for fraction in sorted({f for f, _ in curves}, reverse=True):
+        for method in [m for m in common.METHODS if (fraction, m) in curves]:
+            curve = curves[(fraction, method)]
+            reached = next((e for e in sorted(curve) if curve[e] >= target), None)
+            lines.append([f"{100 * fraction:g}%", label_fraction.NAMES[method][0]]
+                         + [f"{100 * curve[e]:.1f}" if e in curve else "–" for e in epochs]
+                         + ["not reached" if reached is None
+                            else f"{reached} of {final_epoch}"])
+    return ("# Fig. 5: mean linear-eval top-1 (%) over seeds during training\n\n"
+            + common.markdown_table(header, lines))
 
 
 def write_plot(csv_path, png_path, note=""):
@@ -92,7 +128,9 @@ def run(preset="cpu_small", out="results/fig5", seeds=1, dataset=None, manual_di
     kwargs = p.config_kwargs(label_fraction.EXPERIMENT, **data)
     png = write_plot(csv_path, os.path.join(out, "fig5.png"),
                      f"preset {preset}: {common.describe(kwargs, common.seeds_range(seeds))}")
-    log(f"wrote {csv_path} and {png}")
+    md = common.write_text(os.path.join(out, "fig5.md"),
+                           speed_markdown(common.read_csv(csv_path)))
+    log(f"wrote {csv_path}, {png} and {md}")
     return rows
 
 
