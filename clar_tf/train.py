@@ -101,7 +101,7 @@ def _train_pipeline(config, info):
 
 
 def _check_model_dir(config):
-    os.makedirs(config.model_dir, exist_ok=True)
+    """Refuses a model_dir that holds another run; writes nothing."""
     path = os.path.join(config.model_dir, "config.json")
     if os.path.exists(path):
         with open(path) as f:
@@ -112,7 +112,13 @@ def _check_model_dir(config):
         if diff:
             raise ValueError(f"model_dir={config.model_dir} holds a run with a different "
                              f"config ({', '.join(diff)} differ); use a new --model_dir")
-    with open(path, "w") as f:
+
+
+def _write_config(config):
+    """Creates model_dir and writes config.json: the first write of a run."""
+    _check_model_dir(config)
+    os.makedirs(config.model_dir, exist_ok=True)
+    with open(os.path.join(config.model_dir, "config.json"), "w") as f:
         f.write(config.to_json())
 
 
@@ -173,7 +179,11 @@ def save_inference_model(model, info, model_dir):
 
 
 def run(config):
-    """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results."""
+    """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results.
+
+    Every check (model_dir, datasets, model, `init_from`, evaluation set) passes before
+    anything is written to `model_dir`, so a refused start leaves it as it was.
+    """
     _check_model_dir(config)
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.get_strategy(config.strategy)
@@ -191,6 +201,7 @@ def run(config):
     keras.config.set_dtype_policy("float32")
 
     eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
+    _write_config(config)
     throughput = _Throughput(steps * config.batch_size)
     callbacks = [keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
                                                   delete_checkpoint=False),

@@ -1,0 +1,86 @@
+"""Bad input, faults and crafted files (issue 15): each is refused clearly or survived.
+
+One tiny supervised run (module fixture) is exported and then fed bad audio, loaded from
+crafted folders and evaluated with a crafted config; the other tests build their own
+small inputs.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clar_tf import config as config_lib
+from clar_tf import demo_data, export, train
+from testing import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    demo_data.make(str(root / "raw"), seed=0, clips_per_word=10)
+    return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+
+
+@pytest.fixture(scope="module")
+def run(digits, tmp_path_factory):
+    """A tiny supervised run and its SavedModel."""
+    model_dir = str(tmp_path_factory.mktemp("run") / "supervised")
+    train.run(tiny_config(model_dir, method="supervised", **digits))
+    return {"model_dir": model_dir,
+            "saved_model": export.export_saved_model(model_dir,
+                                                     os.path.join(model_dir, "serving"))}
+
+
+def _train_cli(*args):
+    return subprocess.run([sys.executable, "-m", "clar_tf.train", *args], cwd=REPO,
+                          capture_output=True, text=True)
+
+
+# --- 5: no labels for a labeled method --------------------------------------------------
+
+@pytest.mark.parametrize("method", config_lib.LABELED_METHODS)
+def test_labeled_fraction_zero_is_refused_for_labeled_methods(method):
+    with pytest.raises(ValueError, match="--labeled_fraction=0"):
+        config_lib.Config(model_dir="unused", method=method, labeled_fraction=0.0)
+    config_lib.Config(model_dir="unused", method=method, labeled_fraction=0.01)
+
+
+def test_labeled_fraction_zero_is_allowed_for_simclr():
+    assert config_lib.Config(model_dir="unused", method="simclr",
+                             labeled_fraction=0.0).labeled_fraction == 0.0
+
+
+def test_cli_refuses_labeled_fraction_zero_in_one_line(tmp_path):
+    proc = _train_cli(f"--model_dir={tmp_path / 'run'}", "--method=clar",
+                      "--labeled_fraction=0")
+    assert proc.returncode != 0
+    assert "--labeled_fraction=0" in proc.stderr and "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "run")
+
+
+# --- 4: a refused start writes nothing --------------------------------------------------
+
+def test_bad_augment_names_the_flag():
+    with pytest.raises(ValueError, match=r"--augment.*'XX'"):
+        config_lib.Config(model_dir="unused", augment="FD+XX")
+    assert config_lib.Config(model_dir="unused", augment=" fd + tm ").augment == " fd + tm "
+
+
+def test_failed_start_leaves_model_dir_untouched_and_the_fix_runs(digits, tmp_path):
+    config = tiny_config(tmp_path / "run", method="simclr", **digits)
+    with pytest.raises(ValueError, match="init_from"):
+        train.run(config.replace(init_from=str(tmp_path / "no_such_run")))
+    assert not os.path.exists(tmp_path / "run")
+    with pytest.raises(ValueError, match="batch_size=4096"):
+        train.run(config.replace(batch_size=4096))
+    assert not os.path.exists(tmp_path / "run")
+    result = train.run(config)  # the corrected command is not "a different config"
+    assert result["epochs_this_run"] == 1
+    with open(tmp_path / "run" / "config.json") as f:
+        assert config_lib.Config.from_json(f.read()) == config
