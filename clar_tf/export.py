@@ -15,7 +15,7 @@ Signatures (tag set `serve`):
   * `serving_default(audio: float32 [batch, samples])` → `embedding` float32 [B, D] and, when
     the run's head ends in a classifier (methods supervised and clar), `logits` float32
     [B, C], `probabilities` (softmax of logits) float32 [B, C] and `classes` string [B]
-    (the arg-max class name from `labels.txt`). Another dtype is refused by the
+    (the arg-max class name from the run's `labels.json`). Another dtype is refused by the
     signature; audio that is not [batch, samples] fails with "audio must be a
     [batch, samples] tensor".
   * `metadata()` (no inputs) → `sample_rate` int32 [], `clip_length` int32 [],
@@ -45,6 +45,7 @@ answers `{"predictions": [{"embedding": [...], "logits": [...], "probabilities":
 "classes": "seven"}, ...]}`; the columnar form `{"inputs": {"audio": [[...], [...]]}}`
 answers `{"outputs": {...}}`.
 """
+import json
 import os
 import time
 
@@ -79,7 +80,7 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
     has_classifier = "logits" in inference.output
     labels = list(labels) if has_classifier else []
     if has_classifier and len(labels) != inference.output["logits"].shape[-1]:
-        raise ValueError(f"labels.txt names {len(labels)} classes but the model has "
+        raise ValueError(f"the run's labels name {len(labels)} classes but the model has "
                          f"{inference.output['logits'].shape[-1]} logits")
 
     def serve(audio):
@@ -116,18 +117,27 @@ def _versions(export_dir):
 
 
 def _read_labels(model_dir):
+    """Class names from `labels.json` (a JSON list); `labels.txt`, line by line and
+    blank lines kept, for runs written before `labels.json`; [] without either."""
+    path = os.path.join(model_dir, "labels.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            labels = json.load(f)
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise ValueError(f"{path} must hold a JSON list of class names")
+        return labels
     path = os.path.join(model_dir, "labels.txt")
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
+    with open(path, newline="") as f:
+        return f.read().split("\n")[:-1]
 
 
 def export_saved_model(model_dir, export_dir, version=None):
     """Exports the run in `model_dir` to `export_dir/<version>/`; returns that path.
 
     Args:
-      model_dir: a finished `clar_tf.train` run (`inference.keras`, `labels.txt`).
+      model_dir: a finished `clar_tf.train` run (`inference.keras`, `labels.json`).
       export_dir: the folder TF Serving watches; created if missing.
       version: positive int; default: the Unix time, or the newest existing version + 1
         if that is not larger. An existing version is never overwritten.

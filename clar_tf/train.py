@@ -7,8 +7,9 @@ This is the only module that reads flags. `run(config)` is what the TFX `run_fn`
 experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
 backup (`backup/`), TensorBoard logs (`logs/`), `train_log.csv`, `linear_eval.csv` (the
 Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding),
-`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.txt`,
-`export/<version>/` (the serving SavedModel, `clar_tf.export`) and `results.json`.
+`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.json`
+and `labels.txt`, `export/<version>/` (the serving SavedModel, `clar_tf.export`) and
+`results.json`.
 Starting the same command again resumes from the last finished epoch.
 """
 import dataclasses
@@ -161,11 +162,11 @@ class _Throughput(keras.callbacks.Callback):
 
 
 def save_inference_model(model, info, model_dir):
-    """Writes `inference.keras` (audio → {"embedding"[, "logits"]}) and `labels.txt`.
+    """Writes `inference.keras` (audio → {"embedding"[, "logits"]}) and the labels.
 
-    `logits` exist for the methods whose head ends in a classifier (supervised, CLAR);
-    `labels.txt` holds one class name per line, in label order. Export and embedding
-    code read these two files with `config.json`.
+    `logits` exist for the methods whose head ends in a classifier (supervised, CLAR).
+    `labels.json` is the JSON list of class names in label order, which `clar_tf.export`
+    reads (no name can shift it); `labels.txt` has one name per line, for reading.
     """
     audio = keras.Input(tuple(model.embedder.inputs[0].shape[1:]), name="audio")
     embedding = model.embedder(audio, training=False)
@@ -174,6 +175,8 @@ def save_inference_model(model, info, model_dir):
         outputs["logits"] = model.head(embedding, training=False)["output"]
     keras.Model(audio, outputs, name="inference").save(
         os.path.join(model_dir, "inference.keras"))
+    with open(os.path.join(model_dir, "labels.json"), "w") as f:
+        json.dump(list(info.class_names), f, indent=1)
     with open(os.path.join(model_dir, "labels.txt"), "w") as f:
         f.write("".join(f"{name}\n" for name in info.class_names))
 

@@ -84,3 +84,43 @@ def test_failed_start_leaves_model_dir_untouched_and_the_fix_runs(digits, tmp_pa
     assert result["epochs_this_run"] == 1
     with open(tmp_path / "run" / "config.json") as f:
         assert config_lib.Config.from_json(f.read()) == config
+
+
+# --- 1: class names cannot shift --------------------------------------------------------
+
+def _wav(path, n=1600, level=0.25, sr=16000):
+    import soundfile as sf
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.full(n, level, np.float32), sr)
+
+
+@pytest.mark.parametrize("bad", ["  ", "new\nline", "tab\there", "bell\x07", "\u200b"])
+def test_folder_refuses_blank_or_control_class_names(tmp_path, bad):
+    from clar_tf import datasets
+    for name in ("good", bad):
+        _wav(tmp_path / "clips" / name / "a.wav")
+    with pytest.raises(ValueError) as error:
+        datasets.info("folder", data_dir=str(tmp_path / "data"),
+                      manual_dir=str(tmp_path / "clips"), clip_length=1600)
+    assert repr(str(tmp_path / "clips" / bad)) in str(error.value)
+    assert not os.path.exists(tmp_path / "data" / "clar_folder")
+
+
+def test_labels_json_is_what_export_serves(run, tmp_path):
+    import shutil
+    with open(os.path.join(run["model_dir"], "labels.json")) as f:
+        assert json.load(f) == sorted(demo_data.WORDS)
+    # Names a line-per-name file would mangle are kept exactly by labels.json.
+    names = [" lead", "trail ", "two  spaces", "ünï", "#7", "a,b", '"q"', "x\\y", "é", "z"]
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    shutil.copy(os.path.join(run["model_dir"], "inference.keras"), crafted)
+    (crafted / "labels.json").write_text(json.dumps(names))
+    (crafted / "labels.txt").write_text("stale\n" * 10)
+    loaded = tf.saved_model.load(export.export_saved_model(str(crafted),
+                                                           str(tmp_path / "serving")))
+    assert [x.decode() for x in loaded.signatures["metadata"]()["labels"].numpy()] == names
+    audio = np.random.default_rng(0).standard_normal((4, 16000), dtype=np.float32)
+    out = loaded.signatures["serving_default"](audio=tf.constant(audio))
+    expected = [names[i] for i in np.argmax(out["logits"].numpy(), axis=1)]
+    assert [x.decode() for x in out["classes"].numpy()] == expected

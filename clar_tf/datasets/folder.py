@@ -4,7 +4,8 @@
     <path>/**/<file>            unlabeled=True: every label is -1
 
 Files are found recursively; every extension soundfile decodes counts (wav, flac, ogg,
-mp3, aiff, ...); hidden files and folders are skipped. All clips are resampled to 16 kHz
+mp3, aiff, ...); hidden files and folders are skipped. A class folder name that is blank
+or holds a control character (newline, tab, ...) is refused. All clips are resampled to 16 kHz
 and padded/clipped to the given `clip_length`. There is one split, `train`.
 
 The prepared name is `<folder name>_<hash>`, the hash covering the absolute path, the
@@ -17,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -46,12 +48,22 @@ def make_config(path, clip_length, unlabeled=False):
     if not unlabeled and not class_names:
         raise ValueError(f"{path} holds no class folders (<class>/<file>); pass "
                          "unlabeled=True (--unlabeled) to read its files without labels")
+    for name in class_names:
+        _check_class_name(name, os.path.join(path, name))
     identity = json.dumps([path, int(clip_length), unlabeled, class_names])
     digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
     slug = re.sub(r"[^a-z0-9]+", "_", os.path.basename(path).lower()).strip("_")[:40]
     return FolderConfig(name=f"{slug or 'folder'}_{digest}", class_names=class_names,
                         clip_length=int(clip_length), path=path, unlabeled=unlabeled,
                         description=f"Audio files under {path}.")
+
+
+def _check_class_name(name, folder):
+    """Refuses a class folder name that would be an unreadable or ambiguous label."""
+    if not name.strip() or any(unicodedata.category(c).startswith("C") for c in name):
+        raise ValueError("Class folder names become label names and must hold visible "
+                         "characters and no control characters (newline, tab, ...); "
+                         f"rename the folder. Received: {folder!r}")
 
 
 class ClarFolder(base.AudioBuilder):
