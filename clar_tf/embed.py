@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import audio_io
+from clar_tf import audio_io, export
 from clar_tf import frontend  # noqa: F401  (registers the Frontend layer for loading)
 from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
 
@@ -68,11 +68,32 @@ class Embedder:
         self.batch_size = int(batch_size)
 
     def __call__(self, windows):
+        """float32 [B, D] embeddings of `windows` [B, clip_length] (B may be 0).
+
+        Raises:
+          ValueError: a window holds NaN or inf, or its samples are so large (beyond
+            about 1e17; the model was trained on [-1, 1]) that the embedding is not
+            finite.
+        """
         windows = np.asarray(windows, np.float32)
         if windows.ndim != 2 or windows.shape[1] != self.clip_length:
             raise ValueError(f"Expected windows of shape [B, {self.clip_length}]. "
                              f"Received: shape={windows.shape}")
-        return np.asarray(self._fn(tf.constant(windows)), np.float32)
+        if not np.all(np.isfinite(windows)):
+            raise ValueError("audio must hold finite samples; it holds NaN or inf")
+        if not len(windows):
+            return np.zeros((0, self.embedding_size), np.float32)
+        try:
+            out = np.asarray(self._fn(tf.constant(windows)), np.float32)
+        except tf.errors.InvalidArgumentError as e:  # an export's own check, as below
+            if export.OVERFLOW not in e.message:
+                raise
+            out = None
+        if out is None or not np.all(np.isfinite(out)):
+            raise ValueError("audio samples too large: the embedding is not finite "
+                             "(samples are expected in [-1, 1]; received a peak of "
+                             f"{np.abs(windows).max():.3g})")
+        return out
 
     def __repr__(self):
         return (f"Embedder(source={self.source!r}, sample_rate={self.sample_rate}, "
@@ -159,12 +180,15 @@ def embed_windows(model, audio, hop, offset, num_windows):
 def to_model_rate(audio, sample_rate, model):
     """float32 [N, L'] audio at `model.sample_rate` from [N, L] or [L] at `sample_rate`."""
     audio = np.asarray(audio, np.float32)
-    if audio.ndim not in (1, 2):
-        raise ValueError("Expected audio of shape [samples] or [N, samples]. "
-                         f"Received: shape={audio.shape}")
+    if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
+        raise ValueError("Expected audio of shape [samples] or [N, samples] with at "
+                         f"least one sample. Received: shape={audio.shape}")
     rows = audio.reshape(-1, audio.shape[-1])
     if sample_rate != model.sample_rate:
-        rows = np.stack([audio_io.resample(r, sample_rate, model.sample_rate) for r in rows])
+        # No rows: resample a silent one for the length (it sets the number of frames).
+        rows = np.stack([audio_io.resample(r, sample_rate, model.sample_rate)
+                         for r in (rows if len(rows) else np.zeros((1, rows.shape[1])))
+                         ])[:len(rows)]
     return rows
 
 

@@ -17,7 +17,11 @@ Signatures (tag set `serve`):
     [B, C], `probabilities` (softmax of logits) float32 [B, C] and `classes` string [B]
     (the arg-max class name from the run's `labels.json`). Another dtype is refused by the
     signature; audio that is not [batch, samples] fails with "audio must be a
-    [batch, samples] tensor".
+    [batch, samples] tensor", clips of no samples with "audio has no samples", NaN or
+    inf samples with "audio must hold finite samples" (InvalidArgument errors). Samples
+    are used as sent, not clipped: the model was trained on [-1, 1], and amplitudes
+    beyond about 1e17 fail with "audio samples too large". A batch of no clips
+    ([0, samples]) answers outputs of batch 0.
   * `metadata()` (no inputs) → `sample_rate` int32 [], `clip_length` int32 [],
     `embedding_size` int32 [] and `labels` string [C] (empty without a classifier).
     `clar_tf.embed.load` reads these. Both are also attributes of the object that
@@ -59,6 +63,9 @@ from clar_tf.models import heads  # noqa: F401  (registers ProjectionHead for lo
 
 
 _AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
+# The error of an embedding that is not finite (`clar_tf.embed` recognises it).
+OVERFLOW = ("audio samples too large: the embedding is not finite (samples are expected "
+            "in [-1, 1]; beyond about 1e17 the frontend's power spectrum overflows)")
 
 
 def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
@@ -84,17 +91,26 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
                          f"{inference.output['logits'].shape[-1]} logits")
 
     def serve(audio):
-        # Rank first (see the module docstring), then pad/clip like audio_io.pad_or_clip.
+        # Rank first (see the module docstring), then samples, then pad/clip like
+        # audio_io.pad_or_clip.
         check = tf.debugging.assert_rank(audio, 2, message="audio must be a [batch, "
                                          "samples] tensor of 16 kHz samples")
         with tf.control_dependencies([check]):
-            audio = tf.identity(audio)[:, :clip_length]
+            check = tf.debugging.assert_positive(
+                tf.shape(audio)[1], message="audio has no samples: each clip needs >= 1")
+        with tf.control_dependencies([check]):
+            audio = tf.debugging.assert_all_finite(
+                audio, "audio must hold finite samples, found NaN or inf")[:, :clip_length]
         audio = tf.pad(audio, [[0, 0], [0, clip_length - tf.shape(audio)[1]]])
+        # An empty batch runs one row of silence (the model needs a row) and returns none.
+        batch = tf.shape(audio)[0]
+        audio = tf.pad(audio, [[0, tf.maximum(0, 1 - batch)], [0, 0]])
         audio = tf.reshape(audio, [-1, clip_length])  # static shape for the model
         out = inference(audio, training=False)
-        result = {"embedding": tf.cast(out["embedding"], tf.float32)}
+        result = {"embedding": tf.debugging.assert_all_finite(
+            tf.cast(out["embedding"], tf.float32)[:batch], OVERFLOW)}
         if has_classifier:
-            logits = tf.cast(out["logits"], tf.float32)
+            logits = tf.cast(out["logits"], tf.float32)[:batch]
             result.update(logits=logits, probabilities=tf.nn.softmax(logits),
                           classes=tf.gather(tf.constant(labels, tf.string),
                                             tf.argmax(logits, axis=-1)))

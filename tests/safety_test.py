@@ -111,7 +111,8 @@ def test_labels_json_is_what_export_serves(run, tmp_path):
     with open(os.path.join(run["model_dir"], "labels.json")) as f:
         assert json.load(f) == sorted(demo_data.WORDS)
     # Names a line-per-name file would mangle are kept exactly by labels.json.
-    names = [" lead", "trail ", "two  spaces", "ünï", "#7", "a,b", '"q"', "x\\y", "é", "z"]
+    names = [" lead", "trail ", "two  spaces", "ünï", "#7", "a,b", '"q"', "x\\y", "é",
+             "z"]
     crafted = tmp_path / "crafted"
     crafted.mkdir()
     shutil.copy(os.path.join(run["model_dir"], "inference.keras"), crafted)
@@ -124,3 +125,76 @@ def test_labels_json_is_what_export_serves(run, tmp_path):
     out = loaded.signatures["serving_default"](audio=tf.constant(audio))
     expected = [names[i] for i in np.argmax(out["logits"].numpy(), axis=1)]
     assert [x.decode() for x in out["classes"].numpy()] == expected
+
+
+# --- 7: non-finite and out-of-range audio -------------------------------------------------
+
+def _serve(run):
+    return tf.saved_model.load(run["saved_model"]).signatures["serving_default"]
+
+
+def _clips(n=2, samples=12000, scale=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    return (scale * rng.standard_normal((n, samples))).astype(np.float32)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_saved_model_refuses_non_finite_audio_naming_it(run, bad):
+    audio = _clips()
+    audio[1, 5] = bad
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio must hold finite"):
+        _serve(run)(audio=tf.constant(audio))
+
+
+def test_out_of_range_samples_are_used_as_sent_until_they_overflow(run):
+    import keras
+    encoder = keras.saving.load_model(os.path.join(run["model_dir"], "encoder.keras"))
+    loud = _clips(samples=16000, scale=1e4)  # not clipped to [-1, 1]
+    np.testing.assert_allclose(_serve(run)(audio=tf.constant(loud))["embedding"],
+                               encoder(loud), rtol=1e-4, atol=1e-4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio samples too large"):
+        _serve(run)(audio=tf.constant(_clips(scale=1e30)))
+
+
+@pytest.mark.parametrize("source", ["model_dir", "saved_model"])
+def test_embed_and_hear_refuse_non_finite_audio(run, source):
+    from clar_tf import embed, hear
+    model = embed.load(run[source])
+    audio = _clips(samples=20000)
+    audio[0, 100] = np.nan
+    with pytest.raises(ValueError, match="audio must hold finite samples"):
+        embed.embed(audio, 16000, model)
+    with pytest.raises(ValueError, match="audio must hold finite samples"):
+        hear.get_timestamp_embeddings(audio, hear.HearModel(model))
+    loud = _clips(scale=1e30)[0]
+    with pytest.raises(ValueError, match="audio samples too large") as error:
+        embed.embed(loud, 16000, model)
+    assert f"peak of {np.abs(loud).max():.3g}" in str(error.value)
+
+
+# --- 10: empty input ----------------------------------------------------------------------
+
+def test_saved_model_answers_an_empty_batch_and_refuses_empty_clips(run):
+    out = _serve(run)(audio=tf.zeros([0, 12000]))
+    shapes = {k: tuple(v.shape) for k, v in out.items()}
+    assert shapes == {"embedding": (0, 64), "logits": (0, 10), "probabilities": (0, 10),
+                      "classes": (0,)}
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio has no samples"):
+        _serve(run)(audio=tf.zeros([2, 0]))
+
+
+@pytest.mark.parametrize("source", ["model_dir", "saved_model"])
+def test_embed_and_hear_handle_empty_input(run, source):
+    from clar_tf import embed, hear
+    model = embed.load(run[source])
+    for audio in (np.zeros(0, np.float32), np.zeros((2, 0), np.float32)):
+        with pytest.raises(ValueError, match="at least one sample"):
+            embed.embed(audio, 44100, model)
+    for get in (hear.get_scene_embeddings, hear.get_timestamp_embeddings):
+        with pytest.raises(ValueError, match="at least one sample"):
+            get(np.zeros((2, 0), np.float32), hear.HearModel(model))
+    # No clips: empty results shaped like those of one clip of that length.
+    one = embed.embed(np.zeros((1, 30000), np.float32), 44100, model)
+    none = embed.embed(np.zeros((0, 30000), np.float32), 44100, model)
+    assert [x.shape for x in none] == [(0, 64), (0,) + one[1].shape[1:], one[2].shape]
+    assert model(np.zeros((0, 16000), np.float32)).shape == (0, 64)
