@@ -349,7 +349,11 @@ def main(argv):
 
     if len(argv) > 1:
         raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    run(config_from_flags(flags.FLAGS))
+    config = config_from_flags(flags.FLAGS)
+    try:
+        run(config)
+    except (ValueError, FileNotFoundError) as e:  # user errors name their flag or file
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -198,3 +198,36 @@ def test_embed_and_hear_handle_empty_input(run, source):
     none = embed.embed(np.zeros((0, 30000), np.float32), 44100, model)
     assert [x.shape for x in none] == [(0, 64), (0,) + one[1].shape[1:], one[2].shape]
     assert model(np.zeros((0, 16000), np.float32)).shape == (0, 64)
+
+
+def test_empty_manual_dir_names_the_flag(tmp_path):
+    from clar_tf import datasets
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="--manual_dir must be an existing, non-empty"):
+        datasets.info("sc10", data_dir=str(tmp_path / "data"),
+                      manual_dir=str(tmp_path / "empty"))
+
+
+def test_train_cli_reports_a_bad_layout_in_one_line(tmp_path):
+    (tmp_path / "layout").mkdir()
+    (tmp_path / "layout" / "README").write_text("not the layout")
+    proc = _train_cli(f"--model_dir={tmp_path / 'run'}", "--dataset=sc10",
+                      f"--manual_dir={tmp_path / 'layout'}", f"--data_dir={tmp_path / 'data'}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"error: Expected the Speech Commands split list validation_list.txt at " \
+           f"{tmp_path / 'layout' / 'validation_list.txt'}" in proc.stderr
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_prepare_reports_a_bad_file_in_one_line(tmp_path):
+    from clar_tf import prepare
+    _wav(tmp_path / "clips" / "good" / "a.wav")
+    bad = tmp_path / "clips" / "bad" / "b.wav"
+    bad.parent.mkdir()
+    bad.write_bytes(b"RIFF1234WAVEnot really audio")
+    args = ["prepare", "--dataset=folder", f"--manual_dir={tmp_path / 'clips'}",
+            f"--data_dir={tmp_path / 'data'}", "--clip_length=1600"]
+    with pytest.raises(SystemExit, match=r"^error: Cannot read audio file .*--skip_bad_files") \
+            as error:
+        prepare.main(args)
+    assert str(bad) in str(error.value)
