@@ -4,9 +4,10 @@
     <path>/**/<file>            unlabeled=True: every label is -1
 
 Files are found recursively; every extension soundfile decodes counts (wav, flac, ogg,
-mp3, aiff, ...); hidden files and folders are skipped. A class folder name that is blank
-or holds a control character (newline, tab, ...) is refused. All clips are resampled to 16 kHz
-and padded/clipped to the given `clip_length`. There is one split, `train`.
+mp3, aiff, ...); hidden files and folders are skipped. All clips are resampled to 16 kHz
+and padded/clipped to the given `clip_length`. There is one split, `train`. A class
+folder without audio files, or whose name is blank or holds a control character
+(newline, tab, ...), is refused.
 
 The prepared name is `<folder name>_<hash>`, the hash covering the absolute path, the
 clip length, `unlabeled` and the class names, so two folders (or two clip lengths) never
@@ -83,9 +84,14 @@ class ClarFolder(base.AudioBuilder):
         else:
             groups = [(os.path.join(root, name), label)
                       for label, name in enumerate(self.builder_config.class_names)]
-        items = [(os.path.relpath(path, root).replace(os.sep, "/"), path, label)
-                 for folder, label in groups for path in audio_io.audio_files(folder)]
-        if not items:
+        files = [audio_io.audio_files(folder) for folder, _ in groups]
+        if not any(files):
             raise FileNotFoundError(f"No audio files under {root} (looked for "
                                     f"{', '.join(sorted(audio_io.AUDIO_EXTENSIONS))})")
+        for (folder, _), paths in zip(groups, files):
+            if not paths:
+                raise ValueError(f"The class folder {folder!r} holds no audio files; "
+                                 "every class needs clips")
+        items = [(os.path.relpath(path, root).replace(os.sep, "/"), path, label)
+                 for (_, label), paths in zip(groups, files) for path in paths]
         return {"train": self._generate_examples(items, "train")}
