@@ -9,8 +9,9 @@ Layout read from manual_dir (the archive `speech_commands_v0.02.tar.gz`, extract
 Splits: `validation` and `test` are the listed files, `train` every other .wav file of a
 class folder. Other files in word folders are ignored and listed at preparation (hidden
 ones silently); a word folder without .wav files is an error. Classes are the sorted
-word names: sc10 the digits zero..nine, sc35 all 35 words. `spoken_digits` is the offline stand-in for sc10 written by `clar_tf.demo_data`
-in this same layout; it is its own config so it never overwrites a real sc10.
+word names: sc10 the digits zero..nine, sc35 all 35 words. `spoken_digits` is the
+offline stand-in for sc10 written by `clar_tf.demo_data` in this same layout; it is its
+own config so it never overwrites a real sc10.
 Clips: 16000 samples (1 s at 16 kHz).
 """
 import os
