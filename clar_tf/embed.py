@@ -32,6 +32,7 @@ From Python:
     model = embed.load("runs/sc10")             # or an export dir from clar_tf.export
     clip, frames, seconds = embed.embed(audio, 44100, model)
 """
+import json
 import os
 import sys
 import time
@@ -117,14 +118,18 @@ def load(path, batch_size=BATCH_SIZE):
       path: a finished training run's `model_dir` (reads `encoder.keras`; its frontend
         settings are inside it), or a `clar_tf.export` SavedModel: a version folder, or
         the export folder holding versions (the newest is used; sample rate and clip
-        length come from its `metadata` signature).
+        length come from its metadata file, `export.METADATA_FILE`).
       batch_size: windows per forward pass.
+
+    Loading runs no code from the folder: `encoder.keras` is loaded in Keras' safe mode
+    (a Lambda layer is refused), and a SavedModel's graph runs only when audio is
+    embedded (a SavedModel is a program: embed with those you trust).
     """
     if not os.path.isdir(path):
         raise ValueError(f"Model path must be a folder. Received: path={path}")
     encoder_path = os.path.join(path, "encoder.keras")
     if os.path.exists(encoder_path) and os.path.exists(os.path.join(path, "config.json")):
-        encoder = keras.saving.load_model(encoder_path)
+        encoder = keras.saving.load_model(encoder_path, safe_mode=True)
         clip_length = int(encoder.inputs[0].shape[1])
         fn = tf.function(lambda x: tf.cast(encoder(x, training=False), tf.float32),
                          input_signature=[tf.TensorSpec([None, clip_length], tf.float32)])
@@ -135,15 +140,24 @@ def load(path, batch_size=BATCH_SIZE):
         raise ValueError(f"{path} is neither a clar_tf run (config.json + encoder.keras) "
                          "nor a clar_tf.export SavedModel (saved_model.pb, or version "
                          "folders holding one)")
+    meta_path = os.path.join(saved, export.METADATA_FILE)
+    if not os.path.exists(meta_path):
+        raise ValueError(f"{saved} is a SavedModel without {export.METADATA_FILE}: not "
+                         "written by clar_tf.export (or by an older one: export the run "
+                         "again)")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    try:
+        sizes = [int(meta[k]) for k in ("sample_rate", "clip_length", "embedding_size")]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{meta_path} lacks the integer sample_rate, clip_length and "
+                         "embedding_size of clar_tf.export") from None
     loaded = tf.saved_model.load(saved)
-    if "metadata" not in loaded.signatures:
-        raise ValueError(f"{saved} is a SavedModel without the `metadata` signature of "
-                         "clar_tf.export")
-    meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
+    if "serving_default" not in loaded.signatures:
+        raise ValueError(f"{saved} is a SavedModel without a serving_default signature")
     # The closure holds `loaded`, which owns the signature's variables.
     return Embedder(lambda x: loaded.signatures["serving_default"](audio=x)["embedding"],
-                    meta["sample_rate"], meta["clip_length"], meta["embedding_size"], saved,
-                    batch_size)
+                    *sizes, saved, batch_size)
 
 
 def embed_windows(model, audio, hop, offset, num_windows):

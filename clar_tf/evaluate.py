@@ -126,7 +126,7 @@ def main(argv):
     encoder_path = os.path.join(model_dir, "encoder.keras")
     if not os.path.exists(encoder_path):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
-    embedder = keras.saving.load_model(encoder_path)
+    embedder = keras.saving.load_model(encoder_path, safe_mode=True)
     result = train.linear_evaluation(config, embedder)
     out = os.path.join(model_dir, "linear_eval.json")
     with open(out, "w") as f:

@@ -24,8 +24,13 @@ Signatures (tag set `serve`):
     ([0, samples]) answers outputs of batch 0.
   * `metadata()` (no inputs) → `sample_rate` int32 [], `clip_length` int32 [],
     `embedding_size` int32 [] and `labels` string [C] (empty without a classifier).
-    `clar_tf.embed.load` reads these. Both are also attributes of the object that
-    `tf.saved_model.load` returns (`loaded.serving_default(audio)`).
+    Both are also attributes of the object that `tf.saved_model.load` returns
+    (`loaded.serving_default(audio)`).
+
+The same metadata is written as data, `assets.extra/clar_tf_metadata.json` in the version
+folder; `clar_tf.embed.load` reads that file and runs nothing of the graph (only
+embedding audio runs `serving_default`). A SavedModel is a program: serve or embed with
+those you trust.
 
 The signature leaves the rank of `audio` open (`saved_model_cli show` prints
 `unknown_rank`) and checks it first thing in the graph: a fixed [None, None] is not
@@ -63,6 +68,9 @@ from clar_tf.models import heads  # noqa: F401  (registers ProjectionHead for lo
 
 
 _AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
+# `metadata()`'s values as JSON, inside each version folder: data that loaders read
+# without running the graph (TF Serving ignores assets.extra/).
+METADATA_FILE = os.path.join("assets.extra", "clar_tf_metadata.json")
 # The error of an embedding that is not finite (`clar_tf.embed` recognises it).
 OVERFLOW = ("audio samples too large: the embedding is not finite (samples are expected "
             "in [-1, 1]; beyond about 1e17 the frontend's power spectrum overflows)")
@@ -172,7 +180,7 @@ def export_saved_model(model_dir, export_dir, version=None):
         raise ValueError(f"version must be a positive int. Received: version={version!r}")
     if version in existing:
         raise ValueError(f"{export_dir}/{version} exists already; choose another version")
-    inference = keras.saving.load_model(path)
+    inference = keras.saving.load_model(path, safe_mode=True)
     # No XLA-compiled functions in the SavedModel (TF Serving builds and other loaders
     # need not carry XLA): the frontend's channels run as plain ops there.
     for layer in inference._flatten_layers():
@@ -189,6 +197,11 @@ def export_saved_model(model_dir, export_dir, version=None):
     target = os.path.join(export_dir, str(version))
     staging = os.path.join(export_dir, f".tmp-{version}")
     archive.write_out(staging, verbose=False)
+    meta = {k: v.numpy().tolist() for k, v in metadata().items()}
+    meta["labels"] = [name.decode() for name in meta["labels"]]
+    os.makedirs(os.path.join(staging, "assets.extra"))
+    with open(os.path.join(staging, METADATA_FILE), "w") as f:
+        json.dump(meta, f, indent=1)
     os.rename(staging, target)
     return target
 

@@ -134,7 +134,8 @@ def _init_from(config, model, clip_length):
         if source.get(key) != getattr(config, key):
             raise ValueError(f"init_from={config.init_from} has {key}={source.get(key)!r}, "
                              f"this run has {key}={getattr(config, key)!r}")
-    pretrained = keras.saving.load_model(os.path.join(config.init_from, "encoder.keras"))
+    pretrained = keras.saving.load_model(os.path.join(config.init_from, "encoder.keras"),
+                                         safe_mode=True)
     if int(pretrained.inputs[0].shape[1]) != clip_length:
         raise ValueError(f"init_from={config.init_from} takes clips of "
                          f"{pretrained.inputs[0].shape[1]} samples, this run {clip_length}")

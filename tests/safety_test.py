@@ -231,3 +231,85 @@ def test_prepare_reports_a_bad_file_in_one_line(tmp_path):
             as error:
         prepare.main(args)
     assert str(bad) in str(error.value)
+
+
+# --- 3: loading crafted folders runs none of their code ------------------------------------
+
+class _Trap(tf.Module):
+    """A SavedModel whose functions write `marker` when they run."""
+
+    def __init__(self, marker):
+        super().__init__()
+        self.marker = marker
+
+    @tf.function(input_signature=[])
+    def metadata(self):
+        tf.io.write_file(self.marker, "metadata ran")
+        return {"sample_rate": tf.constant(16000), "clip_length": tf.constant(800),
+                "embedding_size": tf.constant(3), "labels": tf.constant([], tf.string)}
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32, name="audio")])
+    def serve(self, audio):
+        tf.io.write_file(self.marker, "serve ran")
+        return {"embedding": tf.zeros([tf.shape(audio)[0], 3])}
+
+
+def test_loading_an_export_runs_none_of_its_graph(tmp_path):
+    from clar_tf import embed, hear
+    marker = str(tmp_path / "marker")
+    trap = _Trap(marker)
+    path = str(tmp_path / "export" / "1")
+    tf.saved_model.save(trap, path, signatures={"serving_default": trap.serve,
+                                                "metadata": trap.metadata})
+    os.makedirs(os.path.dirname(os.path.join(path, export.METADATA_FILE)))
+    with open(os.path.join(path, export.METADATA_FILE), "w") as f:
+        json.dump({"sample_rate": 16000, "clip_length": 800, "embedding_size": 3,
+                   "labels": []}, f)
+    model = embed.load(str(tmp_path / "export"))
+    hear.load_model(path)
+    assert not os.path.exists(marker)
+    assert (model.sample_rate, model.clip_length, model.embedding_size) == (16000, 800, 3)
+    model(np.zeros((1, 800), np.float32))  # embedding runs the graph, by design
+    assert os.path.exists(marker)
+
+
+def test_export_writes_its_metadata_as_data(run):
+    with open(os.path.join(run["saved_model"], export.METADATA_FILE)) as f:
+        meta = json.load(f)
+    graph = tf.saved_model.load(run["saved_model"]).signatures["metadata"]()
+    assert meta == {"sample_rate": int(graph["sample_rate"]),
+                    "clip_length": int(graph["clip_length"]),
+                    "embedding_size": int(graph["embedding_size"]),
+                    "labels": [x.decode() for x in graph["labels"].numpy()]}
+
+
+def test_a_crafted_keras_file_with_a_lambda_is_refused(run, tmp_path):
+    import shutil
+
+    import keras
+    from clar_tf import embed
+    marker = tmp_path / "marker"
+    audio = keras.Input((16000,), name="audio")
+    touch = keras.layers.Lambda(lambda x, path=str(marker): (open(path, "w").close(), x)[1])
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    shutil.copy(os.path.join(run["model_dir"], "config.json"), crafted)
+    keras.Model(audio, touch(audio)).save(crafted / "encoder.keras")
+    keras.Model(audio, {"embedding": touch(audio)}).save(crafted / "inference.keras")
+    marker.unlink()  # building the models ran the lambda; loading must not
+    with pytest.raises(ValueError, match="Lambda"):
+        embed.load(str(crafted))
+    with pytest.raises(ValueError, match="Lambda"):
+        export.export_saved_model(str(crafted), str(tmp_path / "serving"))
+    assert not marker.exists()
+
+
+def test_requirements_exclude_keras_with_safe_mode_bypasses():
+    import keras
+    from packaging.requirements import Requirement
+    with open(os.path.join(REPO, "requirements.txt")) as f:
+        spec = next(Requirement(line).specifier for line in f
+                    if line.startswith("keras"))
+    # Last releases before the fixes of CVE-2025-1550, CVE-2025-9906, CVE-2025-9905.
+    assert not any(spec.contains(v) for v in ("3.8.0", "3.10.0", "3.11.2"))
+    assert spec.contains(keras.__version__)
