@@ -313,3 +313,27 @@ def test_requirements_exclude_keras_with_safe_mode_bypasses():
     # Last releases before the fixes of CVE-2025-1550, CVE-2025-9906, CVE-2025-9905.
     assert not any(spec.contains(v) for v in ("3.8.0", "3.10.0", "3.11.2"))
     assert spec.contains(keras.__version__)
+
+
+# --- 9: a run's config.json does not decide where evaluation writes ------------------------
+
+def test_evaluate_prepares_data_only_where_the_user_says(run, digits, tmp_path):
+    import shutil
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    shutil.copy(os.path.join(run["model_dir"], "encoder.keras"), crafted)
+    with open(os.path.join(run["model_dir"], "config.json")) as f:
+        config = json.load(f)
+    config.update(data_dir=str(tmp_path / "planted_data"),
+                  manual_dir=str(tmp_path / "planted_manual"), linear_eval_epochs=1)
+    (crafted / "config.json").write_text(json.dumps(config))
+    user_data = tmp_path / "user_data"
+    proc = subprocess.run([sys.executable, "-m", "clar_tf.evaluate",
+                           f"--model_dir={crafted}", f"--data_dir={user_data}",
+                           f"--manual_dir={digits['manual_dir']}"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(os.listdir(tmp_path)) == ["crafted", "user_data"]
+    assert os.path.isdir(user_data / "clar_speech_commands" / "spoken_digits")
+    with open(crafted / "linear_eval.json") as f:
+        assert json.load(f)["class_names"] == sorted(demo_data.WORDS)
