@@ -144,6 +144,35 @@ def _init_from(config, model, clip_length):
         model.embedder.trainable = False
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoint is replaced atomically at each epoch end.
+
+    The weights and then the epoch counter are written to temporary files, synced, and
+    renamed over the previous ones, so a crash or a full disk during the write leaves
+    the previous checkpoint whole: the same command resumes from it. A write that fails
+    with an exception is an `OSError` saying so.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights = self._weights_path.replace(".weights.h5", ".tmp.weights.h5")
+        metadata = self._training_metadata_path + ".tmp"
+        try:
+            self.model.save_weights(weights, overwrite=True)
+            with open(metadata, "w") as f:
+                json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+            for path in (weights, metadata):
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
+        except Exception as e:
+            raise OSError(f"Could not write the checkpoint of epoch {self._current_epoch} "
+                          f"to {self.backup_dir} ({e}); the previous checkpoint is intact: "
+                          "fix the cause (disk space?) and run the same command to "
+                          "resume") from e
+        os.replace(weights, self._weights_path)  # a crash between the two renames
+        os.replace(metadata, self._training_metadata_path)  # repeats one epoch
+
+
 class _Throughput(keras.callbacks.Callback):
     """Examples/s over the epochs after the first (which includes tracing)."""
 
@@ -207,8 +236,8 @@ def run(config):
     eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
     _write_config(config)
     throughput = _Throughput(steps * config.batch_size)
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
-                                                  delete_checkpoint=False),
+    callbacks = [AtomicBackupAndRestore(os.path.join(config.model_dir, "backup"),
+                                        delete_checkpoint=False),
                  keras.callbacks.CSVLogger(os.path.join(config.model_dir, "train_log.csv"),
                                            append=True),
                  keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"), write_graph=False),
@@ -353,7 +382,7 @@ def main(argv):
     config = config_from_flags(flags.FLAGS)
     try:
         run(config)
-    except (ValueError, FileNotFoundError) as e:  # user errors name their flag or file
+    except (ValueError, OSError) as e:  # user errors and a failed checkpoint write
         raise SystemExit(f"error: {e}") from None
 
 

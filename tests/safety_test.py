@@ -337,3 +337,47 @@ def test_evaluate_prepares_data_only_where_the_user_says(run, digits, tmp_path):
     assert os.path.isdir(user_data / "clar_speech_commands" / "spoken_digits")
     with open(crafted / "linear_eval.json") as f:
         assert json.load(f)["class_names"] == sorted(demo_data.WORDS)
+
+
+# --- 2: a failed checkpoint write loses nothing ------------------------------------------
+
+def _epochs_logged(model_dir):
+    import csv
+    with open(os.path.join(model_dir, "train_log.csv"), newline="") as f:
+        return [row["epoch"] for row in csv.DictReader(f)]
+
+
+def test_crash_during_checkpoint_write_resumes_from_the_previous_epoch(
+        digits, tmp_path, monkeypatch):
+    import keras
+    config = tiny_config(tmp_path / "run", method="simclr", epochs=2, **digits)
+    backup = tmp_path / "run" / "backup"
+    good = tmp_path / "epoch1.weights.h5"
+    original = keras.Model.save_weights
+    saves = []
+
+    def disk_full_on_second_save(self, filepath, *args, **kwargs):
+        original(self, filepath, *args, **kwargs)
+        saves.append(filepath)
+        if len(saves) == 1:
+            original(self, str(good))
+            return
+        with open(filepath, "r+b") as f:  # half written, then the disk is full
+            f.truncate(os.path.getsize(filepath) // 2)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save_weights", disk_full_on_second_save)
+    with pytest.raises(OSError, match="previous checkpoint is intact"):
+        train.run(config)
+    monkeypatch.undo()
+    with open(backup / "latest.weights.h5", "rb") as f, open(good, "rb") as g:
+        assert f.read() == g.read()  # the checkpoint of epoch 1, whole
+    with open(backup / "training_metadata.json") as f:
+        assert json.load(f)["epoch"] == 1
+    assert _epochs_logged(tmp_path / "run") == ["0"]
+
+    result = train.run(config)  # the same command again
+    assert result["epochs_this_run"] == 1
+    assert _epochs_logged(tmp_path / "run") == ["0", "1"]
+    with open(backup / "training_metadata.json") as f:
+        assert json.load(f)["epoch"] == 2
