@@ -13,6 +13,7 @@ and `labels.txt`, `export/<version>/` (the serving SavedModel, `clar_tf.export`)
 Starting the same command again resumes from the last finished epoch.
 """
 import dataclasses
+import fcntl
 import json
 import os
 import time
@@ -116,11 +117,38 @@ def _check_model_dir(config):
 
 
 def _write_config(config):
-    """Creates model_dir and writes config.json: the first write of a run."""
+    """Writes config.json (checked again: another run may have written it meanwhile)."""
     _check_model_dir(config)
-    os.makedirs(config.model_dir, exist_ok=True)
     with open(os.path.join(config.model_dir, "config.json"), "w") as f:
         f.write(config.to_json())
+
+
+class _ModelDirLock:
+    """An exclusive `flock` on `model_dir/.lock`, held while a run writes model_dir.
+
+    The kernel drops it when the process ends, however it ends; `release` drops it
+    earlier.
+    """
+
+    def __init__(self, model_dir):
+        self.model_dir, self.file = model_dir, None
+
+    def acquire(self):
+        """Creates model_dir and takes the lock; raises ValueError if another run has it."""
+        os.makedirs(self.model_dir, exist_ok=True)
+        self.file = open(os.path.join(self.model_dir, ".lock"), "w")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise ValueError(f"model_dir={self.model_dir} is in use by another training "
+                             "(it holds the lock on .lock); wait for it to end or use "
+                             "another --model_dir") from None
+
+    def release(self):
+        if self.file is not None:
+            self.file.close()  # closing drops the flock
+            self.file = None
 
 
 def _init_from(config, model, clip_length):
@@ -215,8 +243,18 @@ def run(config):
     """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results.
 
     Every check (model_dir, datasets, model, `init_from`, evaluation set) passes before
-    anything is written to `model_dir`, so a refused start leaves it as it was.
+    anything is written to `model_dir`, so a refused start leaves it as it was. Then the
+    run takes an exclusive lock on `model_dir` (`_ModelDirLock`) until it returns: a
+    second training in the same `model_dir` is refused.
     """
+    lock = _ModelDirLock(config.model_dir)
+    try:
+        return _run(config, lock)
+    finally:
+        lock.release()
+
+
+def _run(config, lock):
     _check_model_dir(config)
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.get_strategy(config.strategy)
@@ -234,6 +272,7 @@ def run(config):
     keras.config.set_dtype_policy("float32")
 
     eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
+    lock.acquire()
     _write_config(config)
     throughput = _Throughput(steps * config.batch_size)
     callbacks = [AtomicBackupAndRestore(os.path.join(config.model_dir, "backup"),

@@ -381,3 +381,27 @@ def test_crash_during_checkpoint_write_resumes_from_the_previous_epoch(
     assert _epochs_logged(tmp_path / "run") == ["0", "1"]
     with open(backup / "training_metadata.json") as f:
         assert json.load(f)["epoch"] == 2
+
+
+# --- 6: one training per model_dir ----------------------------------------------------------
+
+def test_a_second_training_in_the_same_model_dir_is_refused(digits, tmp_path, monkeypatch):
+    config = tiny_config(tmp_path / "run", method="simclr", **digits)
+    original = train._Throughput.on_epoch_begin
+    refused = []
+
+    def start_a_second_training(self, epoch, logs=None):
+        if not refused:
+            refused.append(None)
+            with pytest.raises(ValueError, match="in use by another training") as error:
+                train.run(config)
+            refused[0] = str(error.value)
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(train._Throughput, "on_epoch_begin", start_a_second_training)
+    train.run(config)
+    assert str(tmp_path / "run") in refused[0]
+    monkeypatch.undo()
+    # The lock ends with the run: the same model_dir trains on.
+    assert train.run(config.replace(epochs=2))["epochs_this_run"] == 1
+    assert _epochs_logged(tmp_path / "run") == ["0", "1"]
