@@ -122,22 +122,28 @@ def main(argv):
     from clar_tf import config as config_lib
     from clar_tf import train
 
-    f = flags.FLAGS
-    model_dir = f.model_dir
+    fv = flags.FLAGS
+    model_dir = fv.model_dir
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         raise SystemExit(f"--model_dir={model_dir}: no config.json (not a clar_tf run)")
-    with open(path) as config_file:
-        config = config_lib.Config.from_json(config_file.read())
+    try:
+        with open(path) as f:
+            config = config_lib.Config.from_json(f.read())
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"error: {path} is not a clar_tf config: {e}") from None
     # The datasets are read, and prepared if need be, where the user's flags say: a
     # model_dir's config.json never decides where files are written.
-    config = config.replace(data_dir=f.data_dir, manual_dir=f.manual_dir,
-                            eval_manual_dir=f.eval_manual_dir)
+    config = config.replace(data_dir=fv.data_dir, manual_dir=fv.manual_dir,
+                            eval_manual_dir=fv.eval_manual_dir)
     encoder_path = os.path.join(model_dir, "encoder.keras")
     if not os.path.exists(encoder_path):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
-    embedder = keras.saving.load_model(encoder_path, safe_mode=True)
-    result = train.linear_evaluation(config, embedder)
+    try:
+        embedder = keras.saving.load_model(encoder_path, safe_mode=True)
+        result = train.linear_evaluation(config, embedder)
+    except (ValueError, OSError) as e:  # user errors name their flag or file
+        raise SystemExit(f"error: {e}") from None
     out = os.path.join(model_dir, "linear_eval.json")
     with open(out, "w") as f:
         json.dump(result, f, indent=2)

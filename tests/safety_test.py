@@ -127,7 +127,7 @@ def test_labels_json_is_what_export_serves(run, tmp_path):
     assert [x.decode() for x in out["classes"].numpy()] == expected
 
 
-# --- 7: non-finite and out-of-range audio -------------------------------------------------
+# --- 7: non-finite and out-of-range audio -----------------------------------------------
 
 def _serve(run):
     return tf.saved_model.load(run["saved_model"]).signatures["serving_default"]
@@ -172,7 +172,7 @@ def test_embed_and_hear_refuse_non_finite_audio(run, source):
     assert f"peak of {np.abs(loud).max():.3g}" in str(error.value)
 
 
-# --- 10: empty input ----------------------------------------------------------------------
+# --- 10: empty input --------------------------------------------------------------------
 
 def test_saved_model_answers_an_empty_batch_and_refuses_empty_clips(run):
     out = _serve(run)(audio=tf.zeros([0, 12000]))
@@ -212,7 +212,8 @@ def test_train_cli_reports_a_bad_layout_in_one_line(tmp_path):
     (tmp_path / "layout").mkdir()
     (tmp_path / "layout" / "README").write_text("not the layout")
     proc = _train_cli(f"--model_dir={tmp_path / 'run'}", "--dataset=sc10",
-                      f"--manual_dir={tmp_path / 'layout'}", f"--data_dir={tmp_path / 'data'}")
+                      f"--manual_dir={tmp_path / 'layout'}",
+                      f"--data_dir={tmp_path / 'data'}")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert f"error: Expected the Speech Commands split list validation_list.txt at " \
            f"{tmp_path / 'layout' / 'validation_list.txt'}" in proc.stderr
@@ -227,13 +228,13 @@ def test_prepare_reports_a_bad_file_in_one_line(tmp_path):
     bad.write_bytes(b"RIFF1234WAVEnot really audio")
     args = ["prepare", "--dataset=folder", f"--manual_dir={tmp_path / 'clips'}",
             f"--data_dir={tmp_path / 'data'}", "--clip_length=1600"]
-    with pytest.raises(SystemExit, match=r"^error: Cannot read audio file .*--skip_bad_files") \
-            as error:
+    message = r"^error: Cannot read audio file .*--skip_bad_files"
+    with pytest.raises(SystemExit, match=message) as error:
         prepare.main(args)
     assert str(bad) in str(error.value)
 
 
-# --- 3: loading crafted folders runs none of their code ------------------------------------
+# --- 3: loading crafted folders runs none of their code ---------------------------------
 
 class _Trap(tf.Module):
     """A SavedModel whose functions write `marker` when they run."""
@@ -301,6 +302,11 @@ def test_a_crafted_keras_file_with_a_lambda_is_refused(run, tmp_path):
         embed.load(str(crafted))
     with pytest.raises(ValueError, match="Lambda"):
         export.export_saved_model(str(crafted), str(tmp_path / "serving"))
+    proc = subprocess.run([sys.executable, "-m", "clar_tf.evaluate", f"--model_dir={crafted}",
+                           f"--data_dir={tmp_path / 'data'}"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "error: " in proc.stderr and "Lambda" in proc.stderr
     assert not marker.exists()
 
 
@@ -315,7 +321,7 @@ def test_requirements_exclude_keras_with_safe_mode_bypasses():
     assert spec.contains(keras.__version__)
 
 
-# --- 9: a run's config.json does not decide where evaluation writes ------------------------
+# --- 9: a run's config.json does not decide where evaluation writes ---------------------
 
 def test_evaluate_prepares_data_only_where_the_user_says(run, digits, tmp_path):
     import shutil
@@ -339,7 +345,7 @@ def test_evaluate_prepares_data_only_where_the_user_says(run, digits, tmp_path):
         assert json.load(f)["class_names"] == sorted(demo_data.WORDS)
 
 
-# --- 2: a failed checkpoint write loses nothing ------------------------------------------
+# --- 2: a failed checkpoint write loses nothing -----------------------------------------
 
 def _epochs_logged(model_dir):
     import csv
@@ -383,7 +389,7 @@ def test_crash_during_checkpoint_write_resumes_from_the_previous_epoch(
         assert json.load(f)["epoch"] == 2
 
 
-# --- 6: one training per model_dir ----------------------------------------------------------
+# --- 6: one training per model_dir ------------------------------------------------------
 
 def test_a_second_training_in_the_same_model_dir_is_refused(digits, tmp_path, monkeypatch):
     config = tiny_config(tmp_path / "run", method="simclr", **digits)
