@@ -389,6 +389,48 @@ def test_crash_during_checkpoint_write_resumes_from_the_previous_epoch(
         assert json.load(f)["epoch"] == 2
 
 
+# Runs in a fresh Python: trains `config.json` (argv[1]), keeps a copy of the first
+# checkpoint (argv[2]), and is killed (SIGKILL) halfway through writing the second.
+_KILLED_DURING_SAVE = """
+import os, shutil, signal, sys
+import keras
+from clar_tf import config as config_lib, train
+with open(sys.argv[1]) as f:
+    config = config_lib.Config.from_json(f.read())
+original = keras.Model.save_weights
+saves = []
+def save_weights(self, filepath, *args, **kwargs):
+    original(self, filepath, *args, **kwargs)
+    saves.append(filepath)
+    if len(saves) == 1:
+        shutil.copy(filepath, sys.argv[2])
+    else:
+        with open(filepath, "r+b") as f:
+            f.truncate(os.path.getsize(filepath) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+keras.Model.save_weights = save_weights
+train.run(config)
+"""
+
+
+def test_kill_during_checkpoint_write_resumes_from_the_previous_epoch(digits, tmp_path):
+    import signal
+    config = tiny_config(tmp_path / "run", method="simclr", epochs=2, **digits)
+    (tmp_path / "config.json").write_text(config.to_json())
+    good = tmp_path / "epoch1.weights.h5"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_DURING_SAVE,
+                           str(tmp_path / "config.json"), str(good)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    backup = tmp_path / "run" / "backup"
+    with open(backup / "latest.weights.h5", "rb") as f, open(good, "rb") as g:
+        assert f.read() == g.read()  # the checkpoint of epoch 1, whole
+    assert _epochs_logged(tmp_path / "run") == ["0"]
+    result = train.run(config)  # the same command again; the kill released the lock
+    assert result["epochs_this_run"] == 1
+    assert _epochs_logged(tmp_path / "run") == ["0", "1"]
+
+
 # --- 6: one training per model_dir ------------------------------------------------------
 
 def test_a_second_training_in_the_same_model_dir_is_refused(digits, tmp_path, monkeypatch):
