@@ -124,7 +124,7 @@ def _write_config(config):
 
 
 class _ModelDirLock:
-    """An exclusive `flock` on `model_dir/.lock`, held while a run writes model_dir.
+    """An exclusive `flock` on a lock file in model_dir, held while a run writes there.
 
     The kernel drops it when the process ends, however it ends; `release` drops it
     earlier.
@@ -133,22 +133,31 @@ class _ModelDirLock:
     def __init__(self, model_dir):
         self.model_dir, self.file = model_dir, None
 
-    def acquire(self):
-        """Creates model_dir and takes the lock; raises ValueError if another run has it."""
+    def acquire(self, name=".lock"):
+        """Creates model_dir and locks `name` in it; ValueError if another run has it."""
         os.makedirs(self.model_dir, exist_ok=True)
-        self.file = open(os.path.join(self.model_dir, ".lock"), "w")
+        self.file = open(os.path.join(self.model_dir, name), "w")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.release()
             raise ValueError(f"model_dir={self.model_dir} is in use by another training "
-                             "(it holds the lock on .lock); wait for it to end or use "
+                             f"(it holds the lock on {name}); wait for it to end or use "
                              "another --model_dir") from None
 
     def release(self):
         if self.file is not None:
             self.file.close()  # closing drops the flock
             self.file = None
+
+
+def lock_name(strategy):
+    """`.lock`, or `.lock-<task type>-<index>` for a worker of a multi-worker run: its
+    workers share one model_dir, and each locks its own file."""
+    resolver = strategy.cluster_resolver
+    if resolver is None or resolver.task_type is None:
+        return ".lock"
+    return f".lock-{resolver.task_type}-{resolver.task_id}"
 
 
 def _init_from(config, model, clip_length):
@@ -244,8 +253,8 @@ def run(config):
 
     Every check (model_dir, datasets, model, `init_from`, evaluation set) passes before
     anything is written to `model_dir`, so a refused start leaves it as it was. Then the
-    run takes an exclusive lock on `model_dir` (`_ModelDirLock`) until it returns: a
-    second training in the same `model_dir` is refused.
+    run takes an exclusive lock on `model_dir` (`_ModelDirLock`, `lock_name`) until it
+    returns: a second training in the same `model_dir` is refused.
     """
     lock = _ModelDirLock(config.model_dir)
     try:
@@ -272,7 +281,7 @@ def _run(config, lock):
     keras.config.set_dtype_policy("float32")
 
     eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
-    lock.acquire()
+    lock.acquire(lock_name(strategy))
     _write_config(config)
     throughput = _Throughput(steps * config.batch_size)
     callbacks = [AtomicBackupAndRestore(os.path.join(config.model_dir, "backup"),

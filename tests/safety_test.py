@@ -453,3 +453,22 @@ def test_a_second_training_in_the_same_model_dir_is_refused(digits, tmp_path, mo
     # The lock ends with the run: the same model_dir trains on.
     assert train.run(config.replace(epochs=2))["epochs_this_run"] == 1
     assert _epochs_logged(tmp_path / "run") == ["0", "1"]
+
+
+def test_workers_of_one_multi_worker_run_lock_their_own_file(tmp_path):
+    import types
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec({"worker": ["host1:2222", "host2:2222"]}), task_type="worker",
+        task_id=1)
+    worker = types.SimpleNamespace(cluster_resolver=resolver)
+    assert train.lock_name(worker) == ".lock-worker-1"
+    assert train.lock_name(tf.distribute.get_strategy()) == ".lock"
+    first, second = (train._ModelDirLock(str(tmp_path)) for _ in range(2))
+    first.acquire(".lock-worker-0")
+    second.acquire(".lock-worker-1")  # another worker of the same run
+    second.release()
+    with pytest.raises(ValueError, match="in use by another training"):
+        second.acquire(".lock-worker-0")
+    first.release()
+    second.acquire(".lock-worker-0")
+    second.release()
