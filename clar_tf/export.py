@@ -15,8 +15,8 @@ Signatures (tag set `serve`):
   * `serving_default(audio: float32 [batch, samples])` → `embedding` float32 [B, D] and, when
     the run's head ends in a classifier (methods supervised and clar), `logits` float32
     [B, C], `probabilities` (softmax of logits) float32 [B, C] and `classes` string [B]
-    (the arg-max class name from the run's `labels.json`). Another dtype is refused by the
-    signature; audio that is not [batch, samples] fails with "audio must be a
+    (the arg-max class name from the run's `labels.json`). Another dtype is refused by
+    the signature; audio that is not [batch, samples] fails with "audio must be a
     [batch, samples] tensor", clips of no samples with "audio has no samples", NaN or
     inf samples with "audio must hold finite samples" (InvalidArgument errors). Samples
     are used as sent, not clipped: the model was trained on [-1, 1], and amplitudes
