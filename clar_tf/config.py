@@ -95,6 +95,11 @@ class Config:
         if not 0.0 <= self.labeled_fraction <= 1.0:
             raise ValueError("labeled_fraction must be in [0, 1]. "
                              f"Received: labeled_fraction={self.labeled_fraction}")
+        if self.labeled_fraction == 0 and self.method in LABELED_METHODS:
+            raise ValueError(f"--labeled_fraction=0 leaves method={self.method} no labeled "
+                             "clips to learn from; use --labeled_fraction > 0, or "
+                             "--method=simclr for no labels. Received: "
+                             f"labeled_fraction={self.labeled_fraction}")
         for name in ("batch_size", "epochs", "head_hidden_units", "projection_units",
                      "linear_eval_epochs", "linear_eval_batch_size", "conv1d_kernel_size", "conv1d_pool_size"):
             if getattr(self, name) < 1:
@@ -114,6 +119,7 @@ class Config:
                              "(unlabeled=True); use method=simclr.")
         if self.freeze_encoder and not self.init_from:
             raise ValueError("freeze_encoder needs init_from (a pretrained model_dir).")
+        _check_augment(self.augment)
 
     @property
     def has_classifier(self):
@@ -134,3 +140,15 @@ class Config:
 def _check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}. Received: {name}={value!r}")
+
+
+def _check_augment(spec):
+    """Refuses an augmentation spec that `augment.from_spec` would refuse, naming the flag.
+
+    Uses the parser of `augment.Chain` itself (building the layers would draw seeds)."""
+    from clar_tf import augment  # imported here: building a Config needs no Keras otherwise
+
+    try:
+        augment._parse_spec(spec)  # pylint: disable=protected-access
+    except ValueError as e:
+        raise ValueError(f"--augment is not a valid chain: {e}") from None

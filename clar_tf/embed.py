@@ -32,6 +32,7 @@ From Python:
     model = embed.load("runs/sc10")             # or an export dir from clar_tf.export
     clip, frames, seconds = embed.embed(audio, 44100, model)
 """
+import json
 import os
 import sys
 import time
@@ -40,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import audio_io
+from clar_tf import audio_io, export
 from clar_tf import frontend  # noqa: F401  (registers the Frontend layer for loading)
 from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
 
@@ -68,11 +69,32 @@ class Embedder:
         self.batch_size = int(batch_size)
 
     def __call__(self, windows):
+        """float32 [B, D] embeddings of `windows` [B, clip_length] (B may be 0).
+
+        Raises:
+          ValueError: a window holds NaN or inf, or its samples are so large (beyond
+            about 1e17; the model was trained on [-1, 1]) that the embedding is not
+            finite.
+        """
         windows = np.asarray(windows, np.float32)
         if windows.ndim != 2 or windows.shape[1] != self.clip_length:
             raise ValueError(f"Expected windows of shape [B, {self.clip_length}]. "
                              f"Received: shape={windows.shape}")
-        return np.asarray(self._fn(tf.constant(windows)), np.float32)
+        if not np.all(np.isfinite(windows)):
+            raise ValueError("audio must hold finite samples; it holds NaN or inf")
+        if not len(windows):
+            return np.zeros((0, self.embedding_size), np.float32)
+        try:
+            out = np.asarray(self._fn(tf.constant(windows)), np.float32)
+        except tf.errors.InvalidArgumentError as e:  # an export's own check, as below
+            if export.OVERFLOW not in e.message:
+                raise
+            out = None
+        if out is None or not np.all(np.isfinite(out)):
+            raise ValueError("audio samples too large: the embedding is not finite "
+                             "(samples are expected in [-1, 1]; received a peak of "
+                             f"{np.abs(windows).max():.3g})")
+        return out
 
     def __repr__(self):
         return (f"Embedder(source={self.source!r}, sample_rate={self.sample_rate}, "
@@ -96,14 +118,18 @@ def load(path, batch_size=BATCH_SIZE):
       path: a finished training run's `model_dir` (reads `encoder.keras`; its frontend
         settings are inside it), or a `clar_tf.export` SavedModel: a version folder, or
         the export folder holding versions (the newest is used; sample rate and clip
-        length come from its `metadata` signature).
+        length come from its metadata file, `export.METADATA_FILE`).
       batch_size: windows per forward pass.
+
+    Loading runs no code from the folder: `encoder.keras` is loaded in Keras' safe mode
+    (a Lambda layer is refused), and a SavedModel's graph runs only when audio is
+    embedded (a SavedModel is a program: embed with those you trust).
     """
     if not os.path.isdir(path):
         raise ValueError(f"Model path must be a folder. Received: path={path}")
     encoder_path = os.path.join(path, "encoder.keras")
     if os.path.exists(encoder_path) and os.path.exists(os.path.join(path, "config.json")):
-        encoder = keras.saving.load_model(encoder_path)
+        encoder = keras.saving.load_model(encoder_path, safe_mode=True)
         clip_length = int(encoder.inputs[0].shape[1])
         fn = tf.function(lambda x: tf.cast(encoder(x, training=False), tf.float32),
                          input_signature=[tf.TensorSpec([None, clip_length], tf.float32)])
@@ -114,15 +140,24 @@ def load(path, batch_size=BATCH_SIZE):
         raise ValueError(f"{path} is neither a clar_tf run (config.json + encoder.keras) "
                          "nor a clar_tf.export SavedModel (saved_model.pb, or version "
                          "folders holding one)")
+    meta_path = os.path.join(saved, export.METADATA_FILE)
+    if not os.path.exists(meta_path):
+        raise ValueError(f"{saved} is a SavedModel without {export.METADATA_FILE}: not "
+                         "written by clar_tf.export (or by an older one: export the run "
+                         "again)")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    try:
+        sizes = [int(meta[k]) for k in ("sample_rate", "clip_length", "embedding_size")]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{meta_path} lacks the integer sample_rate, clip_length and "
+                         "embedding_size of clar_tf.export") from None
     loaded = tf.saved_model.load(saved)
-    if "metadata" not in loaded.signatures:
-        raise ValueError(f"{saved} is a SavedModel without the `metadata` signature of "
-                         "clar_tf.export")
-    meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
+    if "serving_default" not in loaded.signatures:
+        raise ValueError(f"{saved} is a SavedModel without a serving_default signature")
     # The closure holds `loaded`, which owns the signature's variables.
     return Embedder(lambda x: loaded.signatures["serving_default"](audio=x)["embedding"],
-                    meta["sample_rate"], meta["clip_length"], meta["embedding_size"], saved,
-                    batch_size)
+                    *sizes, saved, batch_size)
 
 
 def embed_windows(model, audio, hop, offset, num_windows):
@@ -159,12 +194,15 @@ def embed_windows(model, audio, hop, offset, num_windows):
 def to_model_rate(audio, sample_rate, model):
     """float32 [N, L'] audio at `model.sample_rate` from [N, L] or [L] at `sample_rate`."""
     audio = np.asarray(audio, np.float32)
-    if audio.ndim not in (1, 2):
-        raise ValueError("Expected audio of shape [samples] or [N, samples]. "
-                         f"Received: shape={audio.shape}")
+    if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
+        raise ValueError("Expected audio of shape [samples] or [N, samples] with at "
+                         f"least one sample. Received: shape={audio.shape}")
     rows = audio.reshape(-1, audio.shape[-1])
     if sample_rate != model.sample_rate:
-        rows = np.stack([audio_io.resample(r, sample_rate, model.sample_rate) for r in rows])
+        # No rows: resample a silent one for the length (it sets the number of frames).
+        rows = np.stack([audio_io.resample(r, sample_rate, model.sample_rate)
+                         for r in (rows if len(rows) else np.zeros((1, rows.shape[1])))
+                         ])[:len(rows)]
     return rows
 
 

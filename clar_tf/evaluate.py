@@ -11,7 +11,12 @@ cross-entropy for `epochs` passes over the embeddings, and at least `MIN_STEPS` 
 As a callback (`LinearEvalCallback`) it runs every `eval_every` epochs and writes the
 learning curve of Fig. 5 to `model_dir/linear_eval.csv` and TensorBoard; standalone:
 
-    python -m clar_tf.evaluate --model_dir=runs/demo
+    python -m clar_tf.evaluate --model_dir=runs/demo [--data_dir=data/tfds] \
+        [--manual_dir=...] [--eval_manual_dir=...]
+
+The standalone evaluation reads (and if need be prepares) the run's evaluation dataset
+in `--data_dir` from `--manual_dir` / `--eval_manual_dir`, the user's flags, never in
+paths from the run's `config.json`.
 """
 import csv
 import json
@@ -117,17 +122,28 @@ def main(argv):
     from clar_tf import config as config_lib
     from clar_tf import train
 
-    model_dir = flags.FLAGS.model_dir
+    fv = flags.FLAGS
+    model_dir = fv.model_dir
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         raise SystemExit(f"--model_dir={model_dir}: no config.json (not a clar_tf run)")
-    with open(path) as f:
-        config = config_lib.Config.from_json(f.read())
+    try:
+        with open(path) as f:
+            config = config_lib.Config.from_json(f.read())
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"error: {path} is not a clar_tf config: {e}") from None
+    # The datasets are read, and prepared if need be, where the user's flags say: a
+    # model_dir's config.json never decides where files are written.
+    config = config.replace(data_dir=fv.data_dir, manual_dir=fv.manual_dir,
+                            eval_manual_dir=fv.eval_manual_dir)
     encoder_path = os.path.join(model_dir, "encoder.keras")
     if not os.path.exists(encoder_path):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
-    embedder = keras.saving.load_model(encoder_path)
-    result = train.linear_evaluation(config, embedder)
+    try:
+        embedder = keras.saving.load_model(encoder_path, safe_mode=True)
+        result = train.linear_evaluation(config, embedder)
+    except (ValueError, OSError) as e:  # user errors name their flag or file
+        raise SystemExit(f"error: {e}") from None
     out = os.path.join(model_dir, "linear_eval.json")
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
@@ -138,4 +154,9 @@ if __name__ == "__main__":
     from absl import app, flags
 
     flags.DEFINE_string("model_dir", None, "A training run's model_dir.", required=True)
+    flags.DEFINE_string("data_dir", "data/tfds", "Where prepared datasets live (prepared "
+                        "there if missing); the run's own data_dir is not used.")
+    flags.DEFINE_string("manual_dir", None, "The training dataset's published layout, if "
+                        "it must be prepared (as clar_tf.train's flag).")
+    flags.DEFINE_string("eval_manual_dir", None, "The same for the run's --eval_dataset.")
     app.run(main)

@@ -15,13 +15,22 @@ Signatures (tag set `serve`):
   * `serving_default(audio: float32 [batch, samples])` → `embedding` float32 [B, D] and, when
     the run's head ends in a classifier (methods supervised and clar), `logits` float32
     [B, C], `probabilities` (softmax of logits) float32 [B, C] and `classes` string [B]
-    (the arg-max class name from `labels.txt`). Another dtype is refused by the
-    signature; audio that is not [batch, samples] fails with "audio must be a
-    [batch, samples] tensor".
+    (the arg-max class name from the run's `labels.json`). Another dtype is refused by
+    the signature; audio that is not [batch, samples] fails with "audio must be a
+    [batch, samples] tensor", clips of no samples with "audio has no samples", NaN or
+    inf samples with "audio must hold finite samples" (InvalidArgument errors). Samples
+    are used as sent, not clipped: the model was trained on [-1, 1], and amplitudes
+    beyond about 1e17 fail with "audio samples too large". A batch of no clips
+    ([0, samples]) answers outputs of batch 0.
   * `metadata()` (no inputs) → `sample_rate` int32 [], `clip_length` int32 [],
     `embedding_size` int32 [] and `labels` string [C] (empty without a classifier).
-    `clar_tf.embed.load` reads these. Both are also attributes of the object that
-    `tf.saved_model.load` returns (`loaded.serving_default(audio)`).
+    Both are also attributes of the object that `tf.saved_model.load` returns
+    (`loaded.serving_default(audio)`).
+
+The same metadata is written as data, `assets.extra/clar_tf_metadata.json` in the version
+folder; `clar_tf.embed.load` reads that file and runs nothing of the graph (only
+embedding audio runs `serving_default`). A SavedModel is a program: serve or embed with
+those you trust.
 
 The signature leaves the rank of `audio` open (`saved_model_cli show` prints
 `unknown_rank`) and checks it first thing in the graph: a fixed [None, None] is not
@@ -45,6 +54,7 @@ answers `{"predictions": [{"embedding": [...], "logits": [...], "probabilities":
 "classes": "seven"}, ...]}`; the columnar form `{"inputs": {"audio": [[...], [...]]}}`
 answers `{"outputs": {...}}`.
 """
+import json
 import os
 import time
 
@@ -58,6 +68,12 @@ from clar_tf.models import heads  # noqa: F401  (registers ProjectionHead for lo
 
 
 _AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
+# `metadata()`'s values as JSON, inside each version folder: data that loaders read
+# without running the graph (TF Serving ignores assets.extra/).
+METADATA_FILE = os.path.join("assets.extra", "clar_tf_metadata.json")
+# The error of an embedding that is not finite (`clar_tf.embed` recognises it).
+OVERFLOW = ("audio samples too large: the embedding is not finite (samples are expected "
+            "in [-1, 1]; beyond about 1e17 the frontend's power spectrum overflows)")
 
 
 def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
@@ -79,21 +95,30 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
     has_classifier = "logits" in inference.output
     labels = list(labels) if has_classifier else []
     if has_classifier and len(labels) != inference.output["logits"].shape[-1]:
-        raise ValueError(f"labels.txt names {len(labels)} classes but the model has "
+        raise ValueError(f"the run's labels name {len(labels)} classes but the model has "
                          f"{inference.output['logits'].shape[-1]} logits")
 
     def serve(audio):
-        # Rank first (see the module docstring), then pad/clip like audio_io.pad_or_clip.
+        # Rank first (see the module docstring), then samples, then pad/clip like
+        # audio_io.pad_or_clip.
         check = tf.debugging.assert_rank(audio, 2, message="audio must be a [batch, "
                                          "samples] tensor of 16 kHz samples")
         with tf.control_dependencies([check]):
-            audio = tf.identity(audio)[:, :clip_length]
+            check = tf.debugging.assert_positive(
+                tf.shape(audio)[1], message="audio has no samples: each clip needs >= 1")
+        with tf.control_dependencies([check]):
+            audio = tf.debugging.assert_all_finite(
+                audio, "audio must hold finite samples, found NaN or inf")[:, :clip_length]
         audio = tf.pad(audio, [[0, 0], [0, clip_length - tf.shape(audio)[1]]])
+        # An empty batch runs one row of silence (the model needs a row) and returns none.
+        batch = tf.shape(audio)[0]
+        audio = tf.pad(audio, [[0, tf.maximum(0, 1 - batch)], [0, 0]])
         audio = tf.reshape(audio, [-1, clip_length])  # static shape for the model
         out = inference(audio, training=False)
-        result = {"embedding": tf.cast(out["embedding"], tf.float32)}
+        result = {"embedding": tf.debugging.assert_all_finite(
+            tf.cast(out["embedding"], tf.float32)[:batch], OVERFLOW)}
         if has_classifier:
-            logits = tf.cast(out["logits"], tf.float32)
+            logits = tf.cast(out["logits"], tf.float32)[:batch]
             result.update(logits=logits, probabilities=tf.nn.softmax(logits),
                           classes=tf.gather(tf.constant(labels, tf.string),
                                             tf.argmax(logits, axis=-1)))
@@ -116,18 +141,27 @@ def _versions(export_dir):
 
 
 def _read_labels(model_dir):
+    """Class names from `labels.json` (a JSON list); `labels.txt`, line by line and
+    blank lines kept, for runs written before `labels.json`; [] without either."""
+    path = os.path.join(model_dir, "labels.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            labels = json.load(f)
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise ValueError(f"{path} must hold a JSON list of class names")
+        return labels
     path = os.path.join(model_dir, "labels.txt")
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
+    with open(path, newline="") as f:
+        return f.read().split("\n")[:-1]
 
 
 def export_saved_model(model_dir, export_dir, version=None):
     """Exports the run in `model_dir` to `export_dir/<version>/`; returns that path.
 
     Args:
-      model_dir: a finished `clar_tf.train` run (`inference.keras`, `labels.txt`).
+      model_dir: a finished `clar_tf.train` run (`inference.keras`, `labels.json`).
       export_dir: the folder TF Serving watches; created if missing.
       version: positive int; default: the Unix time, or the newest existing version + 1
         if that is not larger. An existing version is never overwritten.
@@ -146,7 +180,7 @@ def export_saved_model(model_dir, export_dir, version=None):
         raise ValueError(f"version must be a positive int. Received: version={version!r}")
     if version in existing:
         raise ValueError(f"{export_dir}/{version} exists already; choose another version")
-    inference = keras.saving.load_model(path)
+    inference = keras.saving.load_model(path, safe_mode=True)
     # No XLA-compiled functions in the SavedModel (TF Serving builds and other loaders
     # need not carry XLA): the frontend's channels run as plain ops there.
     for layer in inference._flatten_layers():
@@ -163,6 +197,11 @@ def export_saved_model(model_dir, export_dir, version=None):
     target = os.path.join(export_dir, str(version))
     staging = os.path.join(export_dir, f".tmp-{version}")
     archive.write_out(staging, verbose=False)
+    meta = {k: v.numpy().tolist() for k, v in metadata().items()}
+    meta["labels"] = [name.decode() for name in meta["labels"]]
+    os.makedirs(os.path.join(staging, "assets.extra"))
+    with open(os.path.join(staging, METADATA_FILE), "w") as f:
+        json.dump(meta, f, indent=1)
     os.rename(staging, target)
     return target
 

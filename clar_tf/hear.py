@@ -7,7 +7,8 @@
 
 Check it with the official validator: `bash tools/hear_validate.sh MODEL_PATH`.
 
-`audio` is float32 [n_sounds, samples] in [-1, 1] at 16 kHz, any length.
+`audio` is float32 [n_sounds, samples] in [-1, 1] at 16 kHz, any length of at least one
+sample; NaN or inf samples are refused (ValueError), as in `clar_tf.embed`.
 
 Scene embeddings are `clar_tf.embed.embed`'s clip embeddings: the mean of the encoder's
 embeddings of clip-length windows at a hop of half a clip (the last one zero-padded on
@@ -72,9 +73,9 @@ def load_model(model_file_path="", timestamp_hop_ms=TIMESTAMP_HOP_MS):
 
 def _as_numpy(audio):
     audio = np.asarray(audio, np.float32)
-    if audio.ndim != 2:
-        raise ValueError(f"Expected audio of shape [n_sounds, samples]. "
-                         f"Received: shape={audio.shape}")
+    if audio.ndim != 2 or audio.shape[1] == 0:
+        raise ValueError("Expected audio of shape [n_sounds, samples] with at least one "
+                         f"sample. Received: shape={audio.shape}")
     return audio
 
 

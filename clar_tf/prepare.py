@@ -66,8 +66,12 @@ def main(argv):
     kwargs = dict(data_dir=fv.data_dir, manual_dir=fv.manual_dir,
                   clip_length=fv.clip_length, unlabeled=fv.unlabeled,
                   skip_bad_files=fv.skip_bad_files)
-    ds_info = datasets.info(fv.dataset, **kwargs)
-    print(format_counts(ds_info, class_counts(fv.dataset, ds_info, **kwargs)))
+    try:
+        ds_info = datasets.info(fv.dataset, **kwargs)
+        counts = class_counts(fv.dataset, ds_info, **kwargs)
+    except (ValueError, FileNotFoundError) as e:  # user errors name their flag or file
+        sys.exit(f"error: {e}")
+    print(format_counts(ds_info, counts))
 
 
 if __name__ == "__main__":

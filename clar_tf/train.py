@@ -7,11 +7,13 @@ This is the only module that reads flags. `run(config)` is what the TFX `run_fn`
 experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
 backup (`backup/`), TensorBoard logs (`logs/`), `train_log.csv`, `linear_eval.csv` (the
 Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding),
-`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.txt`,
-`export/<version>/` (the serving SavedModel, `clar_tf.export`) and `results.json`.
+`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.json`
+and `labels.txt`, `export/<version>/` (the serving SavedModel, `clar_tf.export`) and
+`results.json`.
 Starting the same command again resumes from the last finished epoch.
 """
 import dataclasses
+import fcntl
 import json
 import os
 import time
@@ -101,7 +103,7 @@ def _train_pipeline(config, info):
 
 
 def _check_model_dir(config):
-    os.makedirs(config.model_dir, exist_ok=True)
+    """Refuses a model_dir that holds another run; writes nothing."""
     path = os.path.join(config.model_dir, "config.json")
     if os.path.exists(path):
         with open(path) as f:
@@ -112,8 +114,50 @@ def _check_model_dir(config):
         if diff:
             raise ValueError(f"model_dir={config.model_dir} holds a run with a different "
                              f"config ({', '.join(diff)} differ); use a new --model_dir")
-    with open(path, "w") as f:
+
+
+def _write_config(config):
+    """Writes config.json (checked again: another run may have written it meanwhile)."""
+    _check_model_dir(config)
+    with open(os.path.join(config.model_dir, "config.json"), "w") as f:
         f.write(config.to_json())
+
+
+class _ModelDirLock:
+    """An exclusive `flock` on a lock file in model_dir, held while a run writes there.
+
+    The kernel drops it when the process ends, however it ends; `release` drops it
+    earlier.
+    """
+
+    def __init__(self, model_dir):
+        self.model_dir, self.file = model_dir, None
+
+    def acquire(self, name=".lock"):
+        """Creates model_dir and locks `name` in it; ValueError if another run has it."""
+        os.makedirs(self.model_dir, exist_ok=True)
+        self.file = open(os.path.join(self.model_dir, name), "w")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise ValueError(f"model_dir={self.model_dir} is in use by another training "
+                             f"(it holds the lock on {name}); wait for it to end or use "
+                             "another --model_dir") from None
+
+    def release(self):
+        if self.file is not None:
+            self.file.close()  # closing drops the flock
+            self.file = None
+
+
+def lock_name(strategy):
+    """`.lock`, or `.lock-<task type>-<index>` for a worker of a multi-worker run: its
+    workers share one model_dir, and each locks its own file."""
+    resolver = strategy.cluster_resolver
+    if resolver is None or resolver.task_type is None:
+        return ".lock"
+    return f".lock-{resolver.task_type}-{resolver.task_id}"
 
 
 def _init_from(config, model, clip_length):
@@ -127,13 +171,43 @@ def _init_from(config, model, clip_length):
         if source.get(key) != getattr(config, key):
             raise ValueError(f"init_from={config.init_from} has {key}={source.get(key)!r}, "
                              f"this run has {key}={getattr(config, key)!r}")
-    pretrained = keras.saving.load_model(os.path.join(config.init_from, "encoder.keras"))
+    pretrained = keras.saving.load_model(os.path.join(config.init_from, "encoder.keras"),
+                                         safe_mode=True)
     if int(pretrained.inputs[0].shape[1]) != clip_length:
         raise ValueError(f"init_from={config.init_from} takes clips of "
                          f"{pretrained.inputs[0].shape[1]} samples, this run {clip_length}")
     model.embedder.set_weights(pretrained.get_weights())
     if config.freeze_encoder:
         model.embedder.trainable = False
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoint is replaced atomically at each epoch end.
+
+    The weights and then the epoch counter are written to temporary files, synced, and
+    renamed over the previous ones, so a crash or a full disk during the write leaves
+    the previous checkpoint whole: the same command resumes from it. A write that fails
+    with an exception is an `OSError` saying so.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights = self._weights_path.replace(".weights.h5", ".tmp.weights.h5")
+        metadata = self._training_metadata_path + ".tmp"
+        try:
+            self.model.save_weights(weights, overwrite=True)
+            with open(metadata, "w") as f:
+                json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+            for path in (weights, metadata):
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
+        except Exception as e:
+            raise OSError(f"Could not write the checkpoint of epoch {self._current_epoch} "
+                          f"to {self.backup_dir} ({e}); the previous checkpoint is intact: "
+                          "fix the cause (disk space?) and run the same command to "
+                          "resume") from e
+        os.replace(weights, self._weights_path)  # a crash between the two renames
+        os.replace(metadata, self._training_metadata_path)  # repeats one epoch
 
 
 class _Throughput(keras.callbacks.Callback):
@@ -155,11 +229,11 @@ class _Throughput(keras.callbacks.Callback):
 
 
 def save_inference_model(model, info, model_dir):
-    """Writes `inference.keras` (audio → {"embedding"[, "logits"]}) and `labels.txt`.
+    """Writes `inference.keras` (audio → {"embedding"[, "logits"]}) and the labels.
 
-    `logits` exist for the methods whose head ends in a classifier (supervised, CLAR);
-    `labels.txt` holds one class name per line, in label order. Export and embedding
-    code read these two files with `config.json`.
+    `logits` exist for the methods whose head ends in a classifier (supervised, CLAR).
+    `labels.json` is the JSON list of class names in label order, which `clar_tf.export`
+    reads (no name can shift it); `labels.txt` has one name per line, for reading.
     """
     audio = keras.Input(tuple(model.embedder.inputs[0].shape[1:]), name="audio")
     embedding = model.embedder(audio, training=False)
@@ -168,12 +242,28 @@ def save_inference_model(model, info, model_dir):
         outputs["logits"] = model.head(embedding, training=False)["output"]
     keras.Model(audio, outputs, name="inference").save(
         os.path.join(model_dir, "inference.keras"))
+    with open(os.path.join(model_dir, "labels.json"), "w") as f:
+        json.dump(list(info.class_names), f, indent=1)
     with open(os.path.join(model_dir, "labels.txt"), "w") as f:
         f.write("".join(f"{name}\n" for name in info.class_names))
 
 
 def run(config):
-    """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results."""
+    """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results.
+
+    Every check (model_dir, datasets, model, `init_from`, evaluation set) passes before
+    anything is written to `model_dir`, so a refused start leaves it as it was. Then the
+    run takes an exclusive lock on `model_dir` (`_ModelDirLock`, `lock_name`) until it
+    returns: a second training in the same `model_dir` is refused.
+    """
+    lock = _ModelDirLock(config.model_dir)
+    try:
+        return _run(config, lock)
+    finally:
+        lock.release()
+
+
+def _run(config, lock):
     _check_model_dir(config)
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.get_strategy(config.strategy)
@@ -191,9 +281,11 @@ def run(config):
     keras.config.set_dtype_policy("float32")
 
     eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
+    lock.acquire(lock_name(strategy))
+    _write_config(config)
     throughput = _Throughput(steps * config.batch_size)
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
-                                                  delete_checkpoint=False),
+    callbacks = [AtomicBackupAndRestore(os.path.join(config.model_dir, "backup"),
+                                        delete_checkpoint=False),
                  keras.callbacks.CSVLogger(os.path.join(config.model_dir, "train_log.csv"),
                                            append=True),
                  keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"), write_graph=False),
@@ -335,7 +427,11 @@ def main(argv):
 
     if len(argv) > 1:
         raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    run(config_from_flags(flags.FLAGS))
+    config = config_from_flags(flags.FLAGS)
+    try:
+        run(config)
+    except (ValueError, OSError) as e:  # user errors and a failed checkpoint write
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -336,3 +336,40 @@ def test_labeled_batches_refuse_missing_pools_and_bad_k():
         datasets.labeled_batches(_toy(labels), 8, 2, 0)
     with pytest.raises(ValueError, match="labeled_per_batch=8"):
         datasets.labeled_batches(_toy(labels), 8, 8, 0)
+
+
+def test_sc10_lists_the_files_it_ignores(tmp_path, capsys):
+    root = tmp_path / "sc"
+    _speech_commands(root, list(SC10_LABEL))
+    ignored = [root / "two" / "dddd0004_nohash_0.WAV",
+               root / "six" / "eeee0005_nohash_0.flac"]
+    for path in ignored:
+        _write_level(path, STEP, 800)
+    ignored.append(root / "six" / "notes.txt")
+    ignored[-1].write_text("not audio")
+    (root / "six" / ".DS_Store").write_text("hidden: not reported")
+    info = datasets.info("sc10", data_dir=tmp_path / "data", manual_dir=root)
+    assert info.splits == {"train": 10, "validation": 10, "test": 10}  # only the .wav files
+    out = capsys.readouterr().out
+    assert f"ignored {len(ignored)} file(s) that are not .wav" in out
+    assert all(str(path) in out for path in ignored) and ".DS_Store" not in out
+
+
+@pytest.mark.parametrize("layout", ["sc10", "folder"])
+def test_a_class_without_clips_is_refused(tmp_path, layout):
+    root = tmp_path / "audio"
+    if layout == "sc10":
+        _speech_commands(root, list(SC10_LABEL))
+        empty = root / "five"
+        for path in empty.iterdir():
+            path.unlink()
+        kwargs = {}
+    else:
+        _write_level(root / "full" / "a.wav", STEP, 800)
+        empty = root / "empty"
+        empty.mkdir()
+        kwargs = {"clip_length": 800}
+    (empty / "readme.txt").write_text("no audio here")
+    with pytest.raises(ValueError, match="holds no .*files; every class needs clips") as err:
+        datasets.info(layout, data_dir=tmp_path / "data", manual_dir=root, **kwargs)
+    assert repr(str(empty)) in str(err.value)

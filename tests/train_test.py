@@ -84,7 +84,8 @@ def test_run_resumes_after_interruption(digits, tmp_path, monkeypatch):
         assert config_lib.Config.from_json(f.read()) == config
     # The standalone evaluation CLI reads the model_dir back and agrees.
     proc = subprocess.run([sys.executable, "-m", "clar_tf.evaluate",
-                           f"--model_dir={tmp_path / 'run'}"], cwd=REPO,
+                           f"--model_dir={tmp_path / 'run'}",
+                           f"--data_dir={digits['data_dir']}"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(tmp_path / "run" / "linear_eval.json") as f:

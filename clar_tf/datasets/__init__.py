@@ -83,9 +83,10 @@ def _source_dir(name, builder_cls, data_dir, manual_dir):
         raise ValueError(f"--manual_dir is required to prepare --dataset={name} (it is not "
                          f"prepared in data_dir={data_dir} yet).\n"
                          f"{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-    if not os.path.isdir(manual_dir):
-        raise ValueError(f"--manual_dir must be an existing folder. Received: "
-                         f"manual_dir={manual_dir}\n{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
+        raise ValueError("--manual_dir must be an existing, non-empty folder. Received: "
+                         f"manual_dir={manual_dir}\n"
+                         f"{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     return manual_dir
 
 

@@ -107,7 +107,11 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder):
                 skipped.append(str(item[1]))
             yield from examples
         if skipped:
-            report = (f"{self.builder_config.name} {split}: skipped {len(skipped)} bad "
-                      f"audio file(s): {', '.join(skipped)}")
-            logging.warning(report)
-            print(report)
+            report(f"{self.builder_config.name} {split}: skipped {len(skipped)} bad "
+                   f"audio file(s): {', '.join(skipped)}")
+
+
+def report(message):
+    """Tells the user what preparation left out: the log and stdout."""
+    logging.warning(message)
+    print(message)

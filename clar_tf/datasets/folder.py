@@ -5,7 +5,9 @@
 
 Files are found recursively; every extension soundfile decodes counts (wav, flac, ogg,
 mp3, aiff, ...); hidden files and folders are skipped. All clips are resampled to 16 kHz
-and padded/clipped to the given `clip_length`. There is one split, `train`.
+and padded/clipped to the given `clip_length`. There is one split, `train`. A class
+folder without audio files, or whose name is blank or holds a control character
+(newline, tab, ...), is refused.
 
 The prepared name is `<folder name>_<hash>`, the hash covering the absolute path, the
 clip length, `unlabeled` and the class names, so two folders (or two clip lengths) never
@@ -17,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -46,12 +49,22 @@ def make_config(path, clip_length, unlabeled=False):
     if not unlabeled and not class_names:
         raise ValueError(f"{path} holds no class folders (<class>/<file>); pass "
                          "unlabeled=True (--unlabeled) to read its files without labels")
+    for name in class_names:
+        _check_class_name(name, os.path.join(path, name))
     identity = json.dumps([path, int(clip_length), unlabeled, class_names])
     digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
     slug = re.sub(r"[^a-z0-9]+", "_", os.path.basename(path).lower()).strip("_")[:40]
     return FolderConfig(name=f"{slug or 'folder'}_{digest}", class_names=class_names,
                         clip_length=int(clip_length), path=path, unlabeled=unlabeled,
                         description=f"Audio files under {path}.")
+
+
+def _check_class_name(name, folder):
+    """Refuses a class folder name that would be an unreadable or ambiguous label."""
+    if not name.strip() or any(unicodedata.category(c).startswith("C") for c in name):
+        raise ValueError("Class folder names become label names and must hold visible "
+                         "characters and no control characters (newline, tab, ...); "
+                         f"rename the folder. Received: {folder!r}")
 
 
 class ClarFolder(base.AudioBuilder):
@@ -71,9 +84,14 @@ class ClarFolder(base.AudioBuilder):
         else:
             groups = [(os.path.join(root, name), label)
                       for label, name in enumerate(self.builder_config.class_names)]
-        items = [(os.path.relpath(path, root).replace(os.sep, "/"), path, label)
-                 for folder, label in groups for path in audio_io.audio_files(folder)]
-        if not items:
+        files = [audio_io.audio_files(folder) for folder, _ in groups]
+        if not any(files):
             raise FileNotFoundError(f"No audio files under {root} (looked for "
                                     f"{', '.join(sorted(audio_io.AUDIO_EXTENSIONS))})")
+        for (folder, _), paths in zip(groups, files):
+            if not paths:
+                raise ValueError(f"The class folder {folder!r} holds no audio files; "
+                                 "every class needs clips")
+        items = [(os.path.relpath(path, root).replace(os.sep, "/"), path, label)
+                 for (_, label), paths in zip(groups, files) for path in paths]
         return {"train": self._generate_examples(items, "train")}

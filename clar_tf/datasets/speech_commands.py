@@ -6,10 +6,12 @@ Layout read from manual_dir (the archive `speech_commands_v0.02.tar.gz`, extract
     validation_list.txt, testing_list.txt    "<word>/<file>.wav" per line
     _background_noise_/                  noise recordings: not a class, ignored
 
-Splits: `validation` and `test` are the listed files, `train` every other file of a
-class folder. Classes are the sorted word names: sc10 the digits zero..nine, sc35 all 35
-words. `spoken_digits` is the offline stand-in for sc10 written by `clar_tf.demo_data`
-in this same layout; it is its own config so it never overwrites a real sc10.
+Splits: `validation` and `test` are the listed files, `train` every other .wav file of a
+class folder. Other files in word folders are ignored and listed at preparation (hidden
+ones silently); a word folder without .wav files is an error. Classes are the sorted
+word names: sc10 the digits zero..nine, sc35 all 35 words. `spoken_digits` is the
+offline stand-in for sc10 written by `clar_tf.demo_data` in this same layout; it is its
+own config so it never overwrites a real sc10.
 Clips: 16000 samples (1 s at 16 kHz).
 """
 import os
@@ -57,15 +59,23 @@ arXiv:1804.03209}, year={2018}}"""
         held_out = {"validation": _read_list(root, "validation_list.txt"),
                     "test": _read_list(root, "testing_list.txt")}
         items = {"train": [], "validation": [], "test": []}
+        ignored = []
         for label, word in enumerate(self.builder_config.class_names):
             folder = os.path.join(root, word)
             if not os.path.isdir(folder):
                 raise base.missing_layout(f"the word folder '{word}'", folder, LAYOUT)
-            for name in sorted(os.listdir(folder)):
-                if not name.endswith(".wav"):
-                    continue
+            names = [n for n in sorted(os.listdir(folder)) if not n.startswith(".")]
+            ignored += [os.path.join(folder, n) for n in names if not n.endswith(".wav")]
+            wavs = [n for n in names if n.endswith(".wav")]
+            if not wavs:
+                raise ValueError(f"The word folder {folder!r} holds no .wav files; every "
+                                 "class needs clips")
+            for name in wavs:
                 key = f"{word}/{name}"
                 split = next((s for s, listed in held_out.items() if key in listed), "train")
                 items[split].append((key, os.path.join(folder, name), label))
+        if ignored:
+            base.report(f"{self.builder_config.name}: ignored {len(ignored)} file(s) that "
+                        f"are not .wav (the layout is .wav only): {', '.join(ignored)}")
         return {split: self._generate_examples(split_items, split)
                 for split, split_items in items.items()}
