@@ -97,9 +97,9 @@ PRESETS = {
                                    config=dict(eval_every=10)),
         }),
     # Two CPU cores, the offline spoken digits (2400 training clips; made on first use).
-    # Width 0.25, batch 64 (37 steps/epoch, ~12-15 s/epoch for 2D on idle cores); Table 2
-    # is 13 cells of 10 epochs with linear eval every 2: 163-473 s per cell, 60 min in all,
-    # measured on two cores shared with other jobs (load 3-7).
+    # Width 0.25, batch 64 (37 steps/epoch, ~15 s/epoch for 2D on idle cores). Table 2:
+    # 13 cells per seed of 6 epochs, linear eval at epochs 3 and 6, at least 8 labeled
+    # clips in every batch below 100 % labels; ~150 s per cell, 102 min for 3 seeds.
     "cpu_small": Preset(
         name="cpu_small",
         data=dict(dataset="spoken_digits", manual_dir="data/spoken_digits",
