@@ -193,8 +193,7 @@ def with_label_fraction(ds, fraction, seed, stratified=False):
                          "repeat())")
     labels = None
     if stratified or num_examples < 0:
-        batches = ds.map(lambda e: e["label"]).batch(4096).as_numpy_iterator()
-        labels = np.concatenate(list(batches) or [np.zeros(0, np.int64)])
+        labels = _read_labels(ds)
         num_examples = labels.size
     mask = tf.constant(label_mask(num_examples, fraction, seed,
                                   labels if stratified else None))
@@ -229,8 +228,7 @@ def labeled_batches(ds, batch_size, labeled_per_batch, seed, shuffle_buffer=1000
     if not 1 <= labeled_per_batch < batch_size:
         raise ValueError("labeled_per_batch must be in [1, batch_size). Received: "
                          f"labeled_per_batch={labeled_per_batch}, batch_size={batch_size}")
-    labels = np.concatenate(list(ds.map(lambda e: e["label"]).batch(4096)
-                                 .as_numpy_iterator()) or [np.zeros(0, np.int64)])
+    labels = _read_labels(ds)
     counts = {"labeled": int(np.sum(labels >= 0)), "unlabeled": int(np.sum(labels < 0))}
     for name, count in counts.items():
         if count == 0:
@@ -245,6 +243,12 @@ def labeled_batches(ds, batch_size, labeled_per_batch, seed, shuffle_buffer=1000
     choice = tf.data.Dataset.from_tensor_slices(pattern).repeat()
     return (tf.data.Dataset.choose_from_datasets(pools, choice)
             .batch(batch_size, drop_remainder=True))
+
+
+def _read_labels(ds):
+    """All labels of a finite `{"label", ...}` dataset as an int64 array (one pass)."""
+    batches = ds.map(lambda e: e["label"]).batch(4096).as_numpy_iterator()
+    return np.concatenate(list(batches) or [np.zeros(0, np.int64)])
 
 
 def _is_labeled(example):
