@@ -6,7 +6,7 @@ Each row times the old way (A) and the current way (B) of one piece, alternating
 and reporting medians, so both see the same machine load:
 
   chain shards   the 6-op augmentation chain (batch 128 × 1 s) in a plain tf.function,
-                 one nested XLA call per layer (A) vs one per core (B, `augment._sharded`)
+                 one nested XLA call per layer (A) vs one per core (B, `clar_tf.audio.xla.sharded`)
   batch norm     a ResNet18-2D training step (batch 64, [126, 128, 3], Adam) with Keras'
                  `BatchNormalization` (A) vs `FusedBatchNormalization` (B)
   padding        the same step with explicit `ZeroPadding2D` before every convolution (A)
@@ -54,7 +54,8 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from clar_tf import augment
+    from clar_tf import layers
+    from clar_tf.audio import xla
     from clar_tf.models import resnet
 
     print(f"CPU: {common.cpu_description()}\n")
@@ -67,14 +68,14 @@ def main():
 
     def chain_fn(shards):
         def make():
-            augment._host_shards = lambda: shards
-            chain = augment.from_spec("FD+TM+TST+PS+TS+WN", seed=0)
+            xla.host_shards = lambda: shards
+            chain = layers.from_spec("FD+TM+TST+PS+TS+WN", seed=0)
             fn = tf.function(lambda v: chain(v, training=True))
             fn(audio)  # trace with this shard count
             return lambda: fn(audio).numpy()
         return make
 
-    cores = augment._host_shards()
+    cores = xla.host_shards()
     _ab(f"chain shards (1 vs {cores})", chain_fn(1), chain_fn(cores), 128, "clips/s")
 
     # --- batch norm and padding on a ResNet18-2D step
@@ -125,7 +126,7 @@ def frontend_pieces():
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import numpy as np
 
-    from clar_tf import frontend
+    from clar_tf.layers import frontend
 
     rng = np.random.default_rng(0)
     paper = frontend.Frontend()

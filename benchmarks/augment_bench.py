@@ -1,4 +1,4 @@
-"""Throughput of clar_tf.augment (batched, in-graph) against per-clip librosa / NumPy.
+"""Throughput of clar_tf.layers (batched, in-graph) against per-clip librosa / NumPy.
 
 Each augmentation runs on a batch of `--batch` clips of `--clip-seconds` at 16 kHz (every
 op on every clip, p = 1) inside one `tf.function`, in three modes:
@@ -138,22 +138,22 @@ def reference_all_cores(op, processes, seconds, length):
 
 # ------------------------------------------------------------------ ours
 def build(op, jit_compile=True, n_fft=N_FFT, hop=HOP):
-    from clar_tf import augment
+    from clar_tf import layers
     vocoder = dict(n_fft=n_fft, hop_length=hop, jit_compile=jit_compile)
     if op == "PS":
-        return augment.PitchShift(seed=0, **vocoder)
+        return layers.PitchShift(seed=0, **vocoder)
     if op == "TST":
-        return augment.TimeStretch(seed=0, **vocoder)
-    if op in augment.SPEC_CODES:
-        return augment.SPEC_CODES[op](seed=0)
+        return layers.TimeStretch(seed=0, **vocoder)
+    if op in layers.SPEC_CODES:
+        return layers.SPEC_CODES[op](seed=0)
     if op == "chain":  # the authors' loader, every op on every clip
-        return augment.Chain([
-            augment.Fade(shapes=["linear"], seed=1),
-            augment.TimeMask(min_fraction=0.125, max_fraction=0.125, seed=2),
-            augment.TimeStretch(0.5, 1.5, fit="resample", seed=3, **vocoder),
-            augment.PitchShift(-15, 14, seed=4, **vocoder),
-            augment.TimeShift(0.5, seed=5),
-            augment.WhiteNoise(0, 20, seed=6)])
+        return layers.Chain([
+            layers.Fade(shapes=["linear"], seed=1),
+            layers.TimeMask(min_fraction=0.125, max_fraction=0.125, seed=2),
+            layers.TimeStretch(0.5, 1.5, fit="resample", seed=3, **vocoder),
+            layers.PitchShift(-15, 14, seed=4, **vocoder),
+            layers.TimeShift(0.5, seed=5),
+            layers.WhiteNoise(0, 20, seed=6)])
     raise ValueError(op)
 
 
@@ -180,32 +180,33 @@ def pieces(batch, length, seconds):
     import math
     import numpy as np
     import tensorflow as tf
-    from clar_tf import augment as A
+    from clar_tf import layers as A
+    from clar_tf.audio import dsp
 
     rng = np.random.default_rng(1)
     x = tf.constant(rng.standard_normal((batch, length)).astype("float32"))
     ratio = tf.constant(2 ** (rng.uniform(-15, 15, batch) / 12).astype("float32"))
-    spec = A._stft(x, N_FFT, HOP)
+    spec = dsp.stft(x, N_FFT, HOP)
     n_in = spec.shape[1]
     frames = int(math.ceil(n_in * 2 ** 1.25)) + 1
     max_bin = (N_FFT // 2) / tf.maximum(ratio, 1.0)
-    re, im, n_valid = A._phase_vocoder(spec, 1 / ratio, frames, max_bin=max_bin)
+    re, im, n_valid = dsp.phase_vocoder(spec, 1 / ratio, frames, max_bin=max_bin)
     out_len = tf.cast(tf.round(length * ratio), tf.int32)
-    y = A._istft(re, im, N_FFT, HOP, n_valid, out_len)
+    y = dsp.istft(re, im, N_FFT, HOP, n_valid, out_len)
     shifter = A.PitchShift(jit_compile=False)
     steps = {
-        "STFT [B, L] -> [B, T, F]": (lambda v: A._stft(v, N_FFT, HOP), (x,)),
+        "STFT [B, L] -> [B, T, F]": (lambda v: dsp.stft(v, N_FFT, HOP), (x,)),
         "vocoder [B, T, F] -> [B, J, F]": (
-            lambda s, r, b: A._phase_vocoder(s, 1 / r, frames, max_bin=b), (spec, ratio, max_bin)),
+            lambda s, r, b: dsp.phase_vocoder(s, 1 / r, frames, max_bin=b), (spec, ratio, max_bin)),
         "  of which atan2 + |X|": (lambda s: tf.math.atan2(tf.math.imag(s), tf.math.real(s))
                                    + tf.abs(s), (spec,)),
         "  of which 2 matmuls": (lambda a: tf.matmul(a, tf.math.real(spec))
                                  + tf.matmul(a, tf.math.imag(spec)),
                                  (tf.zeros([batch, frames, n_in]),)),
         "  of which sin + cos": (lambda p: tf.sin(p) + tf.cos(p), (re,)),
-        "inverse STFT": (lambda a, b, n, o: A._istft(a, b, N_FFT, HOP, n, o),
+        "inverse STFT": (lambda a, b, n, o: dsp.istft(a, b, N_FFT, HOP, n, o),
                          (re, im, n_valid, out_len)),
-        "resample to L": (lambda v, r: A._resample_linear(v, r, length), (y, ratio)),
+        "resample to L": (lambda v, r: dsp.resample_linear(v, r, length), (y, ratio)),
         "PitchShift total": (lambda v, r: shifter._augment(
             v, {"semitones": 12 * tf.math.log(r) / math.log(2.0)}), (x, ratio)),
     }

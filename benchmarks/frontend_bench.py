@@ -1,4 +1,4 @@
-"""Throughput of the 3-channel frontend (clar_tf.frontend.Frontend) against librosa.
+"""Throughput of the 3-channel frontend (clar_tf.layers.Frontend) against librosa.
 
 Ours: `Frontend(variant)` on a batch of `--batch` clips of `--clip-seconds` at 16 kHz in a
 `tf.function`: `graph` (the default layer: Kapre STFT, then the channels in one nested XLA
@@ -43,7 +43,7 @@ def reference_worker(variant, seconds, length):
     import librosa
     import numpy as np
 
-    from clar_tf.frontend import log_interpolation_filterbank, nearest_bins
+    from clar_tf.layers.frontend import log_interpolation_filterbank, nearest_bins
     if variant == "paper":
         n_fft, fmin, fmax, n_mels, amin, mel_amin = 256, 0.0, SR / 2, 128, 1e-10, 1e-10
     else:
@@ -91,7 +91,7 @@ def ours_worker(variant, seconds, length, batch, threads, mode):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     import numpy as np
 
-    from clar_tf.frontend import Frontend
+    from clar_tf.layers.frontend import Frontend
     layer = Frontend(variant=variant, jit_compile=(mode != "graph-plain"))
     if mode.startswith("floor"):  # the unavoidable part alone: the STFT (+ mel matmul)
         def part(v):

@@ -61,14 +61,14 @@ def authors_chain(p, seed=0):
     """The authors' loader as layers: fade (linear), mask of exactly 1/8, time stretch
     resampled back, integer-free pitch shift in [-15, 15), time shift up to L/2, white
     noise 0-20 dB; each applied with probability p."""
-    from clar_tf import augment
-    return augment.Chain([
-        augment.Fade(shapes=["linear"], p=p, seed=seed + 1),
-        augment.TimeMask(min_fraction=0.125, max_fraction=0.125, p=p, seed=seed + 2),
-        augment.TimeStretch(0.5, 1.5, fit="resample", p=p, seed=seed + 3),
-        augment.PitchShift(-15, 14, p=p, seed=seed + 4),
-        augment.TimeShift(0.5, p=p, seed=seed + 5),
-        augment.WhiteNoise(0, 20, p=p, seed=seed + 6)])
+    from clar_tf import layers
+    return layers.Chain([
+        layers.Fade(shapes=["linear"], p=p, seed=seed + 1),
+        layers.TimeMask(min_fraction=0.125, max_fraction=0.125, p=p, seed=seed + 2),
+        layers.TimeStretch(0.5, 1.5, fit="resample", p=p, seed=seed + 3),
+        layers.PitchShift(-15, 14, p=p, seed=seed + 4),
+        layers.TimeShift(0.5, p=p, seed=seed + 5),
+        layers.WhiteNoise(0, 20, p=p, seed=seed + 6)])
 
 
 def worker(a):
@@ -96,12 +96,12 @@ def worker(a):
     keras.config.set_dtype_policy(("mixed_float16" if gpu else "mixed_bfloat16")
                                   if cfg.mixed_precision else "float32")
     if a.augment == "authors":  # build_model's augmenter becomes the authors' chain
-        from_spec = methods.augment.from_spec
-        methods.augment.from_spec = lambda spec, seed=None: authors_chain(E2E_P)
+        from_spec = methods.layers.from_spec
+        methods.layers.from_spec = lambda spec, seed=None: authors_chain(E2E_P)
         try:
             model = methods.build_model(cfg, NUM_CLASSES, LENGTH)
         finally:
-            methods.augment.from_spec = from_spec
+            methods.layers.from_spec = from_spec
     else:
         model = methods.build_model(cfg, NUM_CLASSES, LENGTH)
     model.compile(optimizer=train_lib.build_optimizer(cfg, steps_per_epoch=100),

@@ -143,12 +143,12 @@ def _check_choice(name, value, allowed):
 
 
 def _check_augment(spec):
-    """Refuses an augmentation spec that `augment.from_spec` would refuse, naming the flag.
+    """Refuses an augmentation spec that `layers.from_spec` would refuse, naming the flag.
 
-    Uses the parser of `augment.Chain` itself (building the layers would draw seeds)."""
-    from clar_tf import augment  # imported here: building a Config needs no Keras otherwise
+    Uses the parser of `layers.Chain` itself (building the layers would draw seeds)."""
+    from clar_tf.layers import chain  # imported here: building a Config needs no Keras otherwise
 
     try:
-        augment._parse_spec(spec)  # pylint: disable=protected-access
+        chain.parse_spec(spec)
     except ValueError as e:
         raise ValueError(f"--augment is not a valid chain: {e}") from None

@@ -15,7 +15,7 @@ default 150 speakers, twice each); 10% of the speakers go to validation and 10% 
 test, so the splits are speaker-disjoint and class-balanced. Each clip draws its speed
 (`-s`), pitch (`-p`), gain, onset inside the 1 s window and a light noise floor (white
 or pink, 25-45 dB below the word's peak). Everything is drawn from `--seed` up front,
-so the output is identical for the same seed. espeak-ng writes 22.05 kHz; `audio_io`
+so the output is identical for the same seed. espeak-ng writes 22.05 kHz; `clar_tf.audio.io`
 decodes and resamples it. Two worker processes render the clips: the default 3000
 take 15-30 s on two shared cores.
 """
@@ -32,7 +32,7 @@ import time
 import numpy as np
 import soundfile as sf
 
-from clar_tf import audio_io
+from clar_tf.audio import io as audio_io
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",

@@ -4,7 +4,7 @@
         [--skip_bad_files] recordings/ extra/take1.flac
 
 reads every file soundfile decodes (folders recursively; stereo mixed to mono and
-resampled to the model's rate by `clar_tf.audio_io`) and writes one
+resampled to the model's rate by `clar_tf.audio.io`) and writes one
 `<out>/<name>.npz` per file, where `<name>` is the file's path below the folder given
 (that folder's own name included) or, for a file given directly, its name; the
 original extension is kept (`recordings/a/b.wav` → `<out>/recordings/a/b.wav.npz`).
@@ -41,8 +41,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import audio_io, export
-from clar_tf import frontend  # noqa: F401  (registers the Frontend layer for loading)
+from clar_tf import export
+from clar_tf.audio import io as audio_io
+from clar_tf.layers import frontend  # noqa: F401  (registers the Frontend layer for loading)
 from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
 
 BATCH_SIZE = 64

@@ -61,8 +61,8 @@ import time
 import keras
 import tensorflow as tf
 
-from clar_tf import audio_io
-from clar_tf import frontend  # also registers the Frontend layer for loading
+from clar_tf.audio import io as audio_io
+from clar_tf.layers import frontend  # also registers the Frontend layer for loading
 from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
 from clar_tf.models import heads  # noqa: F401  (registers ProjectionHead for loading)
 

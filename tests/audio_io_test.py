@@ -1,4 +1,4 @@
-"""Tests for clar_tf.audio_io against NumPy references (FFT peaks, hand-built arrays)."""
+"""Tests for clar_tf.audio.io against NumPy references (FFT peaks, hand-built arrays)."""
 import io
 import struct
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from clar_tf import audio_io
+from clar_tf.audio import io as audio_io
 
 
 def _sine(freq, sr, seconds, amplitude=0.5):

@@ -1,4 +1,4 @@
-"""Tests for clar_tf.augment against independent references (NumPy, librosa, FFT peaks).
+"""Tests for clar_tf.layers against independent references (NumPy, librosa, FFT peaks).
 
 A layer's drawn parameters are read from a "twin": a fresh layer with the same seed whose
 `sample_params` makes the same draws as the layer's training call.
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clar_tf import augment
+from clar_tf import layers
+from clar_tf.audio import xla
 from testing import assert_layer_roundtrip
 
 SR = 16000
@@ -24,13 +25,13 @@ L = 16000
 B = 6
 
 LAYERS = {
-    "PS": lambda **kw: augment.PitchShift(**kw),
-    "TST": lambda **kw: augment.TimeStretch(**kw),
-    "WN": lambda **kw: augment.WhiteNoise(**kw),
-    "MN": lambda **kw: augment.MixedNoise(**kw),
-    "FD": lambda **kw: augment.Fade(**kw),
-    "TM": lambda **kw: augment.TimeMask(**kw),
-    "TS": lambda **kw: augment.TimeShift(**kw),
+    "PS": lambda **kw: layers.PitchShift(**kw),
+    "TST": lambda **kw: layers.TimeStretch(**kw),
+    "WN": lambda **kw: layers.WhiteNoise(**kw),
+    "MN": lambda **kw: layers.MixedNoise(**kw),
+    "FD": lambda **kw: layers.Fade(**kw),
+    "TM": lambda **kw: layers.TimeMask(**kw),
+    "TS": lambda **kw: layers.TimeShift(**kw),
 }
 
 
@@ -99,7 +100,7 @@ def test_same_seed_same_output_and_params_vary(code):
 
 
 def test_dynamic_batch_and_length_in_graph():
-    chain = augment.from_spec("FD+TM+TST+PS+TS+MN+WN", seed=0)
+    chain = layers.from_spec("FD+TM+TST+PS+TS+MN+WN", seed=0)
     fn = tf.function(lambda x: chain(x, training=True),
                      input_signature=[tf.TensorSpec([None, None], tf.float32)])
     for shape in [(3, 8000), (5, 4001)]:
@@ -109,28 +110,28 @@ def test_dynamic_batch_and_length_in_graph():
 
 def test_probability_p():
     x = _noise(8, 4000)
-    np.testing.assert_array_equal(_run(augment.WhiteNoise(p=0.0, seed=0), x), x)
-    y = _run(augment.WhiteNoise(0, 0, p=0.5, seed=0), x)
-    applied = augment.WhiteNoise(0, 0, p=0.5, seed=0).sample_params(8, 4000)["apply"].numpy()
+    np.testing.assert_array_equal(_run(layers.WhiteNoise(p=0.0, seed=0), x), x)
+    y = _run(layers.WhiteNoise(0, 0, p=0.5, seed=0), x)
+    applied = layers.WhiteNoise(0, 0, p=0.5, seed=0).sample_params(8, 4000)["apply"].numpy()
     changed = np.any(y != x, axis=1)
     np.testing.assert_array_equal(changed, applied)
     assert 0 < applied.sum() < 8
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: augment.PitchShift(3, -2), "Received: min_semitones=3, max_semitones=-2"),
-    (lambda: augment.TimeStretch(0.0, 1.0), "Received: min_rate=0.0"),
-    (lambda: augment.TimeStretch(1.5, 0.5), "Received: min_rate=1.5, max_rate=0.5"),
-    (lambda: augment.TimeStretch(fit="pad"), "Received: fit='pad'"),
-    (lambda: augment.PitchShift(hop_length=300), "Received: n_fft=512, hop_length=300"),
-    (lambda: augment.WhiteNoise(30, 10), "Received: min_snr_db=30, max_snr_db=10"),
-    (lambda: augment.MixedNoise(colors=["blue"]), "Received: colors=['blue']"),
-    (lambda: augment.Fade(max_fraction=1.5), "Received: max_fraction=1.5"),
-    (lambda: augment.Fade(shapes=["cubic"]), "Received: shapes=['cubic']"),
-    (lambda: augment.TimeMask(fill="ones"), "Received: fill='ones'"),
-    (lambda: augment.TimeShift(max_fraction=-0.1), "Received: max_fraction=-0.1"),
-    (lambda: augment.TimeShift(seed=1.5), "Received: seed=1.5"),
-    (lambda: augment.WhiteNoise(p=2.0), "Received: p=2.0"),
+    (lambda: layers.PitchShift(3, -2), "Received: min_semitones=3, max_semitones=-2"),
+    (lambda: layers.TimeStretch(0.0, 1.0), "Received: min_rate=0.0"),
+    (lambda: layers.TimeStretch(1.5, 0.5), "Received: min_rate=1.5, max_rate=0.5"),
+    (lambda: layers.TimeStretch(fit="pad"), "Received: fit='pad'"),
+    (lambda: layers.PitchShift(hop_length=300), "Received: n_fft=512, hop_length=300"),
+    (lambda: layers.WhiteNoise(30, 10), "Received: min_snr_db=30, max_snr_db=10"),
+    (lambda: layers.MixedNoise(colors=["blue"]), "Received: colors=['blue']"),
+    (lambda: layers.Fade(max_fraction=1.5), "Received: max_fraction=1.5"),
+    (lambda: layers.Fade(shapes=["cubic"]), "Received: shapes=['cubic']"),
+    (lambda: layers.TimeMask(fill="ones"), "Received: fill='ones'"),
+    (lambda: layers.TimeShift(max_fraction=-0.1), "Received: max_fraction=-0.1"),
+    (lambda: layers.TimeShift(seed=1.5), "Received: seed=1.5"),
+    (lambda: layers.WhiteNoise(p=2.0), "Received: p=2.0"),
 ])
 def test_argument_validation(make, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -140,7 +141,7 @@ def test_argument_validation(make, message):
 # ------------------------------------------------------------------ temporal
 def test_time_shift_equals_np_roll():
     x = _noise(B, 4000)
-    y, params = _twin_params(augment.TimeShift, x, seed=11)
+    y, params = _twin_params(layers.TimeShift, x, seed=11)
     shifts = params["shift"]
     assert np.all(np.abs(shifts) <= 2000) and len(set(shifts)) == B
     for row, k in zip(range(B), shifts):
@@ -161,13 +162,13 @@ def _np_fade(length, a, b, shape):
     return g(t_in) * g(t_out)
 
 
-@pytest.mark.parametrize("shape", augment.FADE_SHAPES)
+@pytest.mark.parametrize("shape", layers.FADE_SHAPES)
 def test_fade_envelope_against_numpy(shape):
-    layer = augment.Fade(shapes=list(augment.FADE_SHAPES))
+    layer = layers.Fade(shapes=list(layers.FADE_SHAPES))
     n = 4000
     fade_in, fade_out = [1000, 0, 1, 2000], [500, 700, 0, 1999]
     params = {"fade_in": tf.constant(fade_in), "fade_out": tf.constant(fade_out),
-              "shape": tf.fill([4], augment.FADE_SHAPES.index(shape))}
+              "shape": tf.fill([4], layers.FADE_SHAPES.index(shape))}
     env = layer.envelope(n, params).numpy()
     for row, (a, b) in enumerate(zip(fade_in, fade_out)):
         np.testing.assert_allclose(env[row], _np_fade(n, a, b, shape), atol=2e-6)
@@ -181,7 +182,7 @@ def test_fade_envelope_against_numpy(shape):
 
 def test_fade_training_call():
     x = np.ones((B, 4000), "float32")
-    y, params = _twin_params(augment.Fade, x, seed=5)
+    y, params = _twin_params(layers.Fade, x, seed=5)
     shapes = ["linear", "logarithmic", "exponential"]
     assert np.all(params["fade_in"] <= 2000) and np.all(params["fade_out"] <= 2000)
     for row in range(B):
@@ -197,7 +198,7 @@ def _runs(mask):
 
 def test_time_mask_one_contiguous_run():
     x = _noise(B, 8000) + 5.0  # noise fill (std 0.01 around 0) never equals x
-    y, params = _twin_params(augment.TimeMask, x, seed=2)
+    y, params = _twin_params(layers.TimeMask, x, seed=2)
     for row in range(B):
         runs = _runs(y[row] != x[row])
         start, length = params["start"][row], params["length"][row]
@@ -208,12 +209,12 @@ def test_time_mask_one_contiguous_run():
 
 def test_time_mask_fill():
     x = _noise(4, 8000) + 5.0
-    y, params = _twin_params(augment.TimeMask, x, min_fraction=0.125, fill="noise", seed=4)
+    y, params = _twin_params(layers.TimeMask, x, min_fraction=0.125, fill="noise", seed=4)
     for row in range(4):
         s, n = params["start"][row], params["length"][row]
         assert n == 1000
         assert abs(np.std(y[row, s:s + n]) - 0.01) < 0.001  # 1000 draws: std err ~2 %
-    y, params = _twin_params(augment.TimeMask, x, fill="zeros", seed=4)
+    y, params = _twin_params(layers.TimeMask, x, fill="zeros", seed=4)
     for row in range(4):
         s, n = params["start"][row], params["length"][row]
         assert np.all(y[row, s:s + n] == 0) and _runs(y[row] != x[row]) == _runs(y[row] == 0)
@@ -222,11 +223,11 @@ def test_time_mask_fill():
 # ------------------------------------------------------------------ noise
 def test_white_noise_snr():
     x = _noise(B, 8000)
-    y, params = _twin_params(augment.WhiteNoise, x, seed=3)
+    y, params = _twin_params(layers.WhiteNoise, x, seed=3)
     snr = _snr_db(x, y)
     assert np.all((snr >= -0.01) & (snr <= 40.01))
     np.testing.assert_allclose(snr, params["snr_db"], atol=0.01)
-    y = _run(augment.WhiteNoise(10, 10, seed=0), x)
+    y = _run(layers.WhiteNoise(10, 10, seed=0), x)
     np.testing.assert_allclose(_snr_db(x, y), 10.0, atol=0.01)
     # Gaussian and white: kurtosis ~3, lag-1 correlation ~0
     n = y - x
@@ -244,7 +245,7 @@ def _slope_db_per_decade(noise):
 @pytest.mark.parametrize("color, slope", [("white", 0.0), ("pink", -10.0), ("brown", -20.0)])
 def test_mixed_noise_colours(color, slope):
     x = _noise(8, L, seed=1)
-    y, params = _twin_params(augment.MixedNoise, x, min_snr_db=5, max_snr_db=5, colors=[color],
+    y, params = _twin_params(layers.MixedNoise, x, min_snr_db=5, max_snr_db=5, colors=[color],
                               seed=6)
     np.testing.assert_allclose(_snr_db(x, y), 5.0, atol=0.01)
     assert abs(_slope_db_per_decade(y - x) - slope) < 1.0
@@ -252,7 +253,7 @@ def test_mixed_noise_colours(color, slope):
 
 def test_mixed_noise_draws_colours_and_snr():
     x = _noise(8, 8000)
-    y, params = _twin_params(augment.MixedNoise, x, seed=9)
+    y, params = _twin_params(layers.MixedNoise, x, seed=9)
     assert set(params["color"]) == {0, 1, 2}
     np.testing.assert_allclose(_snr_db(x, y), params["snr_db"], atol=0.01)
 
@@ -261,7 +262,7 @@ def test_mixed_noise_draws_colours_and_snr():
 @pytest.mark.parametrize("semitones", [12, -12, 7])
 def test_pitch_shift_sine(semitones):
     x = _tone(440, batch=2)
-    y = _run(augment.PitchShift(semitones, semitones, seed=0), x)
+    y = _run(layers.PitchShift(semitones, semitones, seed=0), x)
     assert y.shape == x.shape
     expected = 440 * 2 ** (semitones / 12)
     assert abs(_peak_hz(y[0]) - expected) < 0.02 * expected
@@ -275,7 +276,7 @@ def test_pitch_shift_sine(semitones):
 
 def test_pitch_shift_per_example_and_librosa():
     x = _tone(440, batch=B)
-    y, params = _twin_params(augment.PitchShift, x, seed=12)
+    y, params = _twin_params(layers.PitchShift, x, seed=12)
     for row, n in enumerate(params["semitones"]):
         expected = 440 * 2 ** (n / 12)
         assert abs(_peak_hz(y[row]) - expected) < 0.02 * expected, (n, _peak_hz(y[row]))
@@ -294,7 +295,7 @@ def _burst_seconds(y, frame=160):
 def test_time_stretch_tone_burst():
     # a 0.25 s 440 Hz burst at 0.2 s; stretched by r it starts at 0.2/r and lasts 0.25/r
     x = _tone(440, start=3200, stop=7200, batch=B)
-    y, params = _twin_params(augment.TimeStretch, x, seed=4)
+    y, params = _twin_params(layers.TimeStretch, x, seed=4)
     assert len(set(params["rate"])) == B
     for row, r in enumerate(params["rate"]):
         start, duration = _burst_seconds(y[row])
@@ -306,7 +307,7 @@ def test_time_stretch_tone_burst():
 @pytest.mark.parametrize("rate", [0.75, 1.0, 1.25])
 def test_time_stretch_matches_librosa(rate):
     x = _noise(1, L, seed=3)
-    y = _run(augment.TimeStretch(rate, rate), x)[0]
+    y = _run(layers.TimeStretch(rate, rate), x)[0]
     ref = librosa.util.fix_length(
         librosa.effects.time_stretch(x[0], rate=rate, n_fft=512, hop_length=128), size=L)
     # librosa accumulates its phase in float32 and drifts a little over a second
@@ -318,7 +319,7 @@ def test_time_stretch_matches_librosa(rate):
 def test_time_stretch_resample_fit():
     # authors' variant: resampled back to L, so duration kept and pitch moved by 1/rate
     x = _tone(440, start=3200, stop=7200)
-    y = _run(augment.TimeStretch(0.8, 0.8, fit="resample"), x)[0]
+    y = _run(layers.TimeStretch(0.8, 0.8, fit="resample"), x)[0]
     start, duration = _burst_seconds(y)
     assert abs(duration - 0.25) < 0.02 and abs(start - 0.2) < 0.02
     assert abs(_peak_hz(y) - 550) < 0.02 * 550
@@ -326,26 +327,26 @@ def test_time_stretch_resample_fit():
 
 # ------------------------------------------------------------------ chains
 def test_from_spec_layers_and_seeds():
-    chain = augment.from_spec("FD+TM+TS+TST+PS+WN+MN", seed=3)
+    chain = layers.from_spec("FD+TM+TS+TST+PS+WN+MN", seed=3)
     kinds = [type(l) for l in chain.augmentations]
-    assert kinds == [augment.Fade, augment.TimeMask, augment.TimeShift, augment.TimeStretch,
-                     augment.PitchShift, augment.WhiteNoise, augment.MixedNoise]
+    assert kinds == [layers.Fade, layers.TimeMask, layers.TimeShift, layers.TimeStretch,
+                     layers.PitchShift, layers.WhiteNoise, layers.MixedNoise]
     seeds = [l.seed for l in chain.augmentations]
     assert len(set(seeds)) == len(seeds)
     x = _noise(2, 8000)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(chain(x)), x)
-    a = _run(augment.from_spec("FD+TM+TS", seed=1), x)
-    np.testing.assert_array_equal(a, _run(augment.from_spec("FD+TM+TS", seed=1), x))
+    a = _run(layers.from_spec("FD+TM+TS", seed=1), x)
+    np.testing.assert_array_equal(a, _run(layers.from_spec("FD+TM+TS", seed=1), x))
     # the chain applies its layers in order: same as applying same-seed layers by hand
     manual = x
-    for l in augment.from_spec("FD+TM+TS", seed=1).augmentations:
+    for l in layers.from_spec("FD+TM+TS", seed=1).augmentations:
         manual = _run(l, manual)
     np.testing.assert_array_equal(a, manual)
 
 
 @pytest.mark.parametrize("spec", ["", "none", " NONE "])
 def test_empty_spec_is_identity(spec):
-    chain = augment.from_spec(spec, seed=0)
+    chain = layers.from_spec(spec, seed=0)
     assert len(chain.augmentations) == 0
     x = _noise(2, 1000)
     np.testing.assert_array_equal(_run(chain, x), x)
@@ -353,12 +354,12 @@ def test_empty_spec_is_identity(spec):
 
 def test_unknown_code():
     with pytest.raises(ValueError, match="allowed: PS, WN, MN, FD, TM, TS, TST"):
-        augment.from_spec("FD+XX")
+        layers.from_spec("FD+XX")
 
 
 @pytest.mark.parametrize("make", [
-    lambda: augment.from_spec("FD+TM+TS", seed=2),
-    lambda: augment.Chain([augment.Fade(seed=1), augment.TimeStretch(0.8, 1.2, seed=2)]),
+    lambda: layers.from_spec("FD+TM+TS", seed=2),
+    lambda: layers.Chain([layers.Fade(seed=1), layers.TimeStretch(0.8, 1.2, seed=2)]),
 ])
 def test_chain_roundtrip(make):
     out = assert_layer_roundtrip(make(), _noise(2, 4000))
@@ -385,9 +386,9 @@ def test_sharded_nested_xla_matches_one_call(code, shards, batch, monkeypatch):
     layer = LAYERS[code](seed=1)
     x = tf.constant(_noise(batch, 8000, seed=2))
     params = layer.sample_params(batch, 8000)
-    monkeypatch.setattr(augment, "_host_shards", lambda: 1)
+    monkeypatch.setattr(xla, "host_shards", lambda: 1)
     whole = tf.function(layer.augment)(x, params).numpy()
-    monkeypatch.setattr(augment, "_host_shards", lambda: shards)
+    monkeypatch.setattr(xla, "host_shards", lambda: shards)
     pieces = tf.function(layer.augment)(x, params).numpy()
     assert pieces.shape == whole.shape
     for got, want in zip(pieces, whole):
@@ -395,7 +396,7 @@ def test_sharded_nested_xla_matches_one_call(code, shards, batch, monkeypatch):
 
 
 def test_full_chain_under_xla():
-    chain = augment.from_spec("FD+TM+TST+PS+TS+MN+WN", seed=0)
+    chain = layers.from_spec("FD+TM+TST+PS+TS+MN+WN", seed=0)
     fn = tf.function(lambda v: chain(v, training=True), jit_compile=True)
     x = tf.constant(_noise(4, L))
     a, b = fn(x).numpy(), fn(x).numpy()
@@ -410,7 +411,23 @@ def test_replicas_draw_different_parameters(spec):
     strategy = distribute.get_strategy("mirrored")
     x = np.random.RandomState(0).randn(4, 4000).astype("float32")
     with strategy.scope():
-        layer = augment.from_spec(spec, seed=5)
+        layer = layers.from_spec(spec, seed=5)
     out = strategy.run(tf.function(lambda: layer(tf.constant(x), training=True)))
     first, second = [np.asarray(v) for v in strategy.experimental_local_results(out)]
     assert not np.allclose(first, second)
+
+
+def test_stays_float32_under_mixed_precision():
+    # Built under a mixed policy, as train.run builds the model: the chain and each layer
+    # keep float32 (RFFT has no float16 kernel) and augment float32 audio as float32.
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        chain = layers.from_spec("TST+WN", seed=0)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    assert chain.dtype_policy.name == "float32"
+    assert all(l.dtype_policy.name == "float32" for l in chain.augmentations)
+    x = tf.constant(_noise(2, 4000))
+    y = chain(x, training=True)
+    assert y.dtype == tf.float32 and not np.allclose(y.numpy(), x.numpy())

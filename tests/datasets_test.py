@@ -11,7 +11,9 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from clar_tf import audio_io, datasets
+from clar_tf import datasets
+
+from clar_tf.audio import io as audio_io
 
 STEP = 2.0 ** -8
 # Hand-written: Speech Commands digits in sorted order (sc10 / spoken_digits labels).

@@ -9,7 +9,9 @@ import pytest
 import soundfile as sf
 import soxr
 
-from clar_tf import audio_io, demo_data, embed, export, train
+from clar_tf import demo_data, embed, export, train
+
+from clar_tf.audio import io as audio_io
 from testing import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Tests for clar_tf.frontend.Frontend against librosa (independent reference).
+"""Tests for clar_tf.layers.Frontend against librosa (independent reference).
 
 Measured agreement (float32 layer vs float64 librosa, 1 s test signal at 16 kHz):
 log-power STFT ≤ 1.4e-3 dB, log-mel ≤ 4e-4 dB, phase ≤ 1e-4 rad; the asserted
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clar_tf.frontend import Frontend, log_frequencies, log_interpolation_filterbank
+from clar_tf.layers.frontend import Frontend, log_frequencies, log_interpolation_filterbank
 from testing import assert_layer_roundtrip
 
 SR = 16000

@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from clar_tf import audio_io
+from clar_tf.audio import io as audio_io
 
 
 @dataclasses.dataclass(eq=False)

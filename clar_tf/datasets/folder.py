@@ -24,7 +24,7 @@ import unicodedata
 import numpy as np
 import tensorflow_datasets as tfds
 
-from clar_tf import audio_io
+from clar_tf.audio import io as audio_io
 from clar_tf.datasets import base
 
 @dataclasses.dataclass(eq=False)

@@ -22,8 +22,7 @@ optimizer's all-reduce SUM yields the global-batch gradient.
 import keras
 import tensorflow as tf
 
-from clar_tf import augment, losses
-from clar_tf.frontend import Frontend
+from clar_tf import layers, losses
 from clar_tf.models import resnet
 from clar_tf.models.heads import ProjectionHead
 
@@ -174,7 +173,7 @@ def build_embedder(config, clip_length, sync_batchnorm=False):
     """
     audio = keras.Input((clip_length,), name="audio")
     if config.encoder == "2d":
-        features = Frontend(variant=config.frontend, dtype="float32", name="frontend")(audio)
+        features = layers.Frontend(variant=config.frontend, name="frontend")(audio)
         encoder = resnet.resnet18_2d(tuple(features.shape[1:]), width=config.width,
                                      sync_batchnorm=sync_batchnorm)
         embedding = encoder(features)
@@ -195,12 +194,7 @@ def build_model(config, num_classes, clip_length, sync_batchnorm=False):
                           num_classes=num_classes if config.has_classifier else None,
                           batchnorm=config.head_batchnorm,
                           sync_batchnorm=sync_batchnorm, name="head")
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")  # augmentations stay float32
-    try:
-        augmenter = augment.from_spec(config.augment, seed=config.seed)
-    finally:
-        keras.config.set_dtype_policy(policy)
+    augmenter = layers.from_spec(config.augment, seed=config.seed)  # float32 by default
     extra = (dict(ce_weight=config.ce_weight, ce_normalization=config.ce_normalization)
              if config.method == "clar" else {})
     model = METHOD_CLASSES[config.method](embedder, head, augmenter,

@@ -15,7 +15,8 @@ config. `clar_tf.export` turns the nested XLA call below off (plain ops in Saved
 Speed (benchmarks/frontend_bench.py): inside a plain `tf.function` the work after the STFT
 runs as one nested XLA call (argument `jit_compile`, default True), which fuses the
 elementwise ops, the dB conversions and the channel stack that a graph runs op by op;
-under XLA the phase uses a fused polynomial atan2 (`xla_math.atan2`, max error 2e-6 rad).
+under XLA the phase uses a fused polynomial atan2 (`clar_tf.audio.xla.atan2`, max error
+2e-6 rad).
 Eagerly, and with `jit_compile=False`, TensorFlow's own kernels run.
 
 Two variants:
@@ -60,7 +61,7 @@ import kapre
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import xla_math
+from clar_tf.audio import xla
 
 VARIANTS = ("paper", "authors")
 
@@ -185,7 +186,7 @@ class Frontend(keras.layers.Layer):
         self.amin = amin
         self.top_db = top_db
         self.jit_compile = jit_compile
-        self._xla_features = None
+        self._xla_features = xla.NestedXla(self._features)
 
         # Resolved settings.
         d = _DEFAULTS[variant]
@@ -263,9 +264,7 @@ class Frontend(keras.layers.Layer):
             pad = self.n_fft // 2
             x = tf.pad(x, [[0, 0], [pad, pad]])
         spec = self.stft(x[:, :, tf.newaxis])[..., 0]  # [B, T, n_freq] complex64
-        if self.jit_compile and not tf.executing_eagerly() and not xla_math.in_xla():
-            if self._xla_features is None:
-                self._xla_features = tf.function(self._features, jit_compile=True)
+        if self._xla_features.nested(self.jit_compile):
             return self._xla_features(spec)
         return self._features(spec)
 
@@ -284,7 +283,7 @@ class Frontend(keras.layers.Layer):
             stft_db = self._db(self.stft_db, tf.square(mag))
             re = tf.gather(re, self._phase_bins, axis=2)
             im = tf.gather(im, self._phase_bins, axis=2)
-        atan2 = xla_math.atan2 if xla_math.in_xla() else tf.math.atan2
+        atan2 = xla.atan2 if xla.in_xla() else tf.math.atan2
         phase = atan2(im, re)[..., tf.newaxis]
         return tf.concat([stft_db, phase, mel_db], axis=-1)
 
