@@ -2,7 +2,7 @@
 authors' approach in PyTorch (`torch_reference.py step`, same batch, same cores).
 
 Each configuration runs in its own process (so each peak resident memory, VmHWM, is its
-own) through the real code path: `methods.build_model(config, ...)`, `model.compile`,
+own) through the real code path: `factory.build_model(config, ...)`, `model.compile`,
 `model.fit` on a dataset, with Adam like the reference. An example is one clip (two
 views), as in the reference. Rows:
 
@@ -80,8 +80,8 @@ def worker(a):
 
     from clar_tf import config as config_lib
     from clar_tf import datasets
-    from clar_tf import train as train_lib
-    from clar_tf.models import methods
+    from clar_tf import input_pipeline
+    from clar_tf.models import factory
 
     augment_spec = "" if a.augment in ("none", "authors") else a.augment
     cfg = config_lib.Config(
@@ -96,21 +96,21 @@ def worker(a):
     keras.config.set_dtype_policy(("mixed_float16" if gpu else "mixed_bfloat16")
                                   if cfg.mixed_precision else "float32")
     if a.augment == "authors":  # build_model's augmenter becomes the authors' chain
-        from_spec = methods.layers.from_spec
-        methods.layers.from_spec = lambda spec, seed=None: authors_chain(E2E_P)
+        from_spec = factory.layers.from_spec
+        factory.layers.from_spec = lambda spec, seed=None: authors_chain(E2E_P)
         try:
-            model = methods.build_model(cfg, NUM_CLASSES, LENGTH)
+            model = factory.build_model(cfg, NUM_CLASSES, LENGTH)
         finally:
-            methods.layers.from_spec = from_spec
+            factory.layers.from_spec = from_spec
     else:
-        model = methods.build_model(cfg, NUM_CLASSES, LENGTH)
-    model.compile(optimizer=train_lib.build_optimizer(cfg, steps_per_epoch=100),
+        model = factory.build_model(cfg, NUM_CLASSES, LENGTH)
+    model.compile(optimizer=factory.build_optimizer(cfg, steps_per_epoch=100),
                   jit_compile=cfg.jit_compile)
     keras.config.set_dtype_policy("float32")
 
     if a.data == "pipeline":
         info = datasets.info(cfg.dataset, data_dir=cfg.data_dir, manual_dir=cfg.manual_dir)
-        ds, _ = train_lib._train_pipeline(cfg, info)
+        ds, _ = input_pipeline.train_batches(cfg, info)
     else:
         rng = np.random.default_rng(0)
         batch = {"audio": (0.1 * rng.standard_normal((a.batch, LENGTH))).astype("float32"),

@@ -41,10 +41,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import export
+from clar_tf import export, run_dir
 from clar_tf.audio import io as audio_io
-from clar_tf.layers import frontend  # noqa: F401  (registers the Frontend layer for loading)
-from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
+from clar_tf.models import saved
 
 BATCH_SIZE = 64
 
@@ -128,9 +127,9 @@ def load(path, batch_size=BATCH_SIZE):
     """
     if not os.path.isdir(path):
         raise ValueError(f"Model path must be a folder. Received: path={path}")
-    encoder_path = os.path.join(path, "encoder.keras")
-    if os.path.exists(encoder_path) and os.path.exists(os.path.join(path, "config.json")):
-        encoder = keras.saving.load_model(encoder_path, safe_mode=True)
+    encoder_path = run_dir.path(path, run_dir.ENCODER)
+    if os.path.exists(encoder_path) and os.path.exists(run_dir.path(path, run_dir.CONFIG)):
+        encoder = saved.load_model(encoder_path)
         clip_length = int(encoder.inputs[0].shape[1])
         fn = tf.function(lambda x: tf.cast(encoder(x, training=False), tf.float32),
                          input_signature=[tf.TensorSpec([None, clip_length], tf.float32)])

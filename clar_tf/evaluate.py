@@ -19,12 +19,14 @@ in `--data_dir` from `--manual_dir` / `--eval_manual_dir`, the user's flags, nev
 paths from the run's `config.json`.
 """
 import csv
-import json
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from clar_tf import input_pipeline, run_dir
+from clar_tf.models import saved
 
 MIN_STEPS = 2000
 
@@ -82,6 +84,23 @@ def evaluate_embedder(embedder, train_ds, test_ds, num_classes, *, epochs=100,
                        seed=seed)
 
 
+def classifier_args(config):
+    """The linear classifier's settings in a run's `Config` (keyword arguments of
+    `evaluate_embedder` and `LinearEvalCallback`)."""
+    return dict(epochs=config.linear_eval_epochs, batch_size=config.linear_eval_batch_size,
+                seed=config.seed)
+
+
+def linear_evaluation(config, embedder):
+    """Linear evaluation of `embedder` on the config's (evaluation) dataset, all labels."""
+    clip_length = int(embedder.inputs[0].shape[1])
+    info, train_ds, test_ds = input_pipeline.eval_datasets(config, clip_length)
+    result = evaluate_embedder(embedder, train_ds, test_ds, info.num_classes,
+                               **classifier_args(config))
+    result["class_names"] = list(info.class_names)
+    return result
+
+
 class LinearEvalCallback(keras.callbacks.Callback):
     """Linear evaluation every `every` epochs → CSV rows `epoch,top1` and TensorBoard."""
 
@@ -120,11 +139,10 @@ def main(argv):
     from absl import flags
 
     from clar_tf import config as config_lib
-    from clar_tf import train
 
     fv = flags.FLAGS
     model_dir = fv.model_dir
-    path = os.path.join(model_dir, "config.json")
+    path = run_dir.path(model_dir, run_dir.CONFIG)
     if not os.path.exists(path):
         raise SystemExit(f"--model_dir={model_dir}: no config.json (not a clar_tf run)")
     try:
@@ -136,17 +154,15 @@ def main(argv):
     # model_dir's config.json never decides where files are written.
     config = config.replace(data_dir=fv.data_dir, manual_dir=fv.manual_dir,
                             eval_manual_dir=fv.eval_manual_dir)
-    encoder_path = os.path.join(model_dir, "encoder.keras")
+    encoder_path = run_dir.path(model_dir, run_dir.ENCODER)
     if not os.path.exists(encoder_path):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
     try:
-        embedder = keras.saving.load_model(encoder_path, safe_mode=True)
-        result = train.linear_evaluation(config, embedder)
+        embedder = saved.load_model(encoder_path)
+        result = linear_evaluation(config, embedder)
     except (ValueError, OSError) as e:  # user errors name their flag or file
         raise SystemExit(f"error: {e}") from None
-    out = os.path.join(model_dir, "linear_eval.json")
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
+    out = run_dir.write_json(model_dir, run_dir.LINEAR_EVAL_JSON, result)
     print(f"linear-eval top-1 {result['top1']:.4f} → {out}")
 
 

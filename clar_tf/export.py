@@ -61,10 +61,9 @@ import time
 import keras
 import tensorflow as tf
 
+from clar_tf import layers, run_dir
 from clar_tf.audio import io as audio_io
-from clar_tf.layers import frontend  # also registers the Frontend layer for loading
-from clar_tf.models import batchnorm  # noqa: F401  (registers it for loading)
-from clar_tf.models import heads  # noqa: F401  (registers ProjectionHead for loading)
+from clar_tf.models import saved
 
 
 _AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
@@ -74,6 +73,27 @@ METADATA_FILE = os.path.join("assets.extra", "clar_tf_metadata.json")
 # The error of an embedding that is not finite (`clar_tf.embed` recognises it).
 OVERFLOW = ("audio samples too large: the embedding is not finite (samples are expected "
             "in [-1, 1]; beyond about 1e17 the frontend's power spectrum overflows)")
+
+
+def save_inference_model(model, info, model_dir):
+    """Writes `inference.keras` (audio → {"embedding"[, "logits"]}) and the labels.
+
+    `logits` exist for the methods whose head ends in a classifier (supervised, CLAR).
+    `labels.json` is the JSON list of class names in label order, which
+    `export_saved_model` reads (no name can shift it); `labels.txt` has one name per
+    line, for reading.
+    """
+    audio = keras.Input(tuple(model.embedder.inputs[0].shape[1:]), name="audio")
+    embedding = model.embedder(audio, training=False)
+    outputs = {"embedding": embedding}
+    if model.head.num_classes:
+        outputs["logits"] = model.head(embedding, training=False)["output"]
+    keras.Model(audio, outputs, name="inference").save(
+        run_dir.path(model_dir, run_dir.INFERENCE))
+    with open(run_dir.path(model_dir, run_dir.LABELS_JSON), "w") as f:
+        json.dump(list(info.class_names), f, indent=1)
+    with open(run_dir.path(model_dir, run_dir.LABELS_TXT), "w") as f:
+        f.write("".join(f"{name}\n" for name in info.class_names))
 
 
 def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
@@ -143,14 +163,14 @@ def _versions(export_dir):
 def _read_labels(model_dir):
     """Class names from `labels.json` (a JSON list); `labels.txt`, line by line and
     blank lines kept, for runs written before `labels.json`; [] without either."""
-    path = os.path.join(model_dir, "labels.json")
+    path = run_dir.path(model_dir, run_dir.LABELS_JSON)
     if os.path.exists(path):
         with open(path) as f:
             labels = json.load(f)
         if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
             raise ValueError(f"{path} must hold a JSON list of class names")
         return labels
-    path = os.path.join(model_dir, "labels.txt")
+    path = run_dir.path(model_dir, run_dir.LABELS_TXT)
     if not os.path.exists(path):
         return []
     with open(path, newline="") as f:
@@ -169,7 +189,7 @@ def export_saved_model(model_dir, export_dir, version=None):
     The SavedModel is written to a hidden folder first and renamed, so a watching
     server never sees a half-written version.
     """
-    path = os.path.join(model_dir, "inference.keras")
+    path = run_dir.path(model_dir, run_dir.INFERENCE)
     if not os.path.exists(path):
         raise ValueError(f"model_dir={model_dir} has no inference.keras (not a finished "
                          "clar_tf run)")
@@ -180,11 +200,11 @@ def export_saved_model(model_dir, export_dir, version=None):
         raise ValueError(f"version must be a positive int. Received: version={version!r}")
     if version in existing:
         raise ValueError(f"{export_dir}/{version} exists already; choose another version")
-    inference = keras.saving.load_model(path, safe_mode=True)
+    inference = saved.load_model(path)
     # No XLA-compiled functions in the SavedModel (TF Serving builds and other loaders
     # need not carry XLA): the frontend's channels run as plain ops there.
     for layer in inference._flatten_layers():
-        if isinstance(layer, frontend.Frontend):
+        if isinstance(layer, layers.Frontend):
             layer.jit_compile = False
     serve, metadata = serving_functions(inference, _read_labels(model_dir))
     # Keras' archive tracks the Keras 3 variables so that TF1-style loaders (TF Serving,

@@ -13,7 +13,6 @@ and `labels.txt`, `export/<version>/` (the serving SavedModel, `clar_tf.export`)
 Starting the same command again resumes from the last finished epoch.
 """
 import dataclasses
-import fcntl
 import json
 import os
 import time
@@ -22,164 +21,9 @@ import keras
 import tensorflow as tf
 
 from clar_tf import config as config_lib
-from clar_tf import datasets, distribute, evaluate, export, optim
-from clar_tf.models import methods
-
-# Fields that may change between a run and its resumption without changing its meaning.
-_RESUMABLE_CHANGES = ("verbose", "epochs", "eval_every", "export")
-
-
-def build_optimizer(config, steps_per_epoch):
-    """LARS (or Adam/SGD) with linear warm-up then cosine decay (paper §3.2)."""
-    base = optim.scaled_learning_rate(config.learning_rate, config.batch_size,
-                                      config.lr_scaling)
-    total = max(1, config.epochs * steps_per_epoch)
-    warmup = min(total, int(round(config.warmup_epochs * steps_per_epoch)))
-    schedule = optim.WarmupCosine(base, warmup, total)
-    if config.optimizer == "lars":
-        return optim.LARS(learning_rate=schedule, weight_decay=config.weight_decay)
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=schedule)
-    return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
-
-
-def _dataset_kwargs(config):
-    return dict(data_dir=config.data_dir, manual_dir=config.manual_dir,
-                clip_length=config.clip_length, unlabeled=config.unlabeled)
-
-
-def eval_datasets(config, clip_length):
-    """(info, train, test) of the labeled set that linear evaluation uses.
-
-    That is the training dataset itself, or `eval_dataset` when pre-training saw
-    unlabeled audio. Its clips must have the training clip length.
-    """
-    if config.eval_dataset:
-        name = config.eval_dataset
-        kwargs = dict(data_dir=config.data_dir, manual_dir=config.eval_manual_dir,
-                      clip_length=clip_length if name == "folder" else None)
-    else:
-        if config.unlabeled:
-            raise ValueError("an unlabeled dataset needs --eval_dataset (a labeled set) "
-                             "for linear evaluation")
-        kwargs, name = _dataset_kwargs(config), config.dataset
-    info = datasets.info(name, **kwargs)
-    if info.clip_length != clip_length:
-        raise ValueError(f"eval_dataset={name} has clips of {info.clip_length} samples but "
-                         f"the encoder was trained on {clip_length}")
-    return (info, datasets.load(name, info.train_split, **kwargs),
-            datasets.load(name, info.test_split, **kwargs))
-
-
-def linear_evaluation(config, embedder):
-    """Linear evaluation of `embedder` on the config's (evaluation) dataset, all labels."""
-    clip_length = int(embedder.inputs[0].shape[1])
-    info, train_ds, test_ds = eval_datasets(config, clip_length)
-    result = evaluate.evaluate_embedder(embedder, train_ds, test_ds, info.num_classes,
-                                        epochs=config.linear_eval_epochs,
-                                        batch_size=config.linear_eval_batch_size,
-                                        seed=config.seed)
-    result["class_names"] = list(info.class_names)
-    return result
-
-
-def _train_pipeline(config, info):
-    ds = datasets.load(config.dataset, info.train_split, **_dataset_kwargs(config))
-    n = info.splits[info.train_split]
-    if n < config.batch_size:
-        raise ValueError(f"batch_size={config.batch_size} is larger than the training split "
-                         f"of dataset={config.dataset} ({n} examples)")
-    if not config.unlabeled:
-        ds = datasets.with_label_fraction(ds, config.labeled_fraction, config.seed,
-                                          stratified=config.stratified)
-    steps = config.steps_per_epoch or n // config.batch_size
-    if config.labeled_per_batch and config.labeled_fraction < 1.0:
-        ds = datasets.labeled_batches(ds, config.batch_size, config.labeled_per_batch,
-                                      config.seed, config.shuffle_buffer)
-    else:
-        ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
-              .repeat().batch(config.batch_size, drop_remainder=True))
-    return ds.prefetch(tf.data.AUTOTUNE), steps
-
-
-def _check_model_dir(config):
-    """Refuses a model_dir that holds another run; writes nothing."""
-    path = os.path.join(config.model_dir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        new = dataclasses.asdict(config)
-        diff = sorted(k for k in set(old) | set(new)
-                      if old.get(k) != new.get(k) and k not in _RESUMABLE_CHANGES)
-        if diff:
-            raise ValueError(f"model_dir={config.model_dir} holds a run with a different "
-                             f"config ({', '.join(diff)} differ); use a new --model_dir")
-
-
-def _write_config(config):
-    """Writes config.json (checked again: another run may have written it meanwhile)."""
-    _check_model_dir(config)
-    with open(os.path.join(config.model_dir, "config.json"), "w") as f:
-        f.write(config.to_json())
-
-
-class _ModelDirLock:
-    """An exclusive `flock` on a lock file in model_dir, held while a run writes there.
-
-    The kernel drops it when the process ends, however it ends; `release` drops it
-    earlier.
-    """
-
-    def __init__(self, model_dir):
-        self.model_dir, self.file = model_dir, None
-
-    def acquire(self, name=".lock"):
-        """Creates model_dir and locks `name` in it; ValueError if another run has it."""
-        os.makedirs(self.model_dir, exist_ok=True)
-        self.file = open(os.path.join(self.model_dir, name), "w")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.release()
-            raise ValueError(f"model_dir={self.model_dir} is in use by another training "
-                             f"(it holds the lock on {name}); wait for it to end or use "
-                             "another --model_dir") from None
-
-    def release(self):
-        if self.file is not None:
-            self.file.close()  # closing drops the flock
-            self.file = None
-
-
-def lock_name(strategy):
-    """`.lock`, or `.lock-<task type>-<index>` for a worker of a multi-worker run: its
-    workers share one model_dir, and each locks its own file."""
-    resolver = strategy.cluster_resolver
-    if resolver is None or resolver.task_type is None:
-        return ".lock"
-    return f".lock-{resolver.task_type}-{resolver.task_id}"
-
-
-def _init_from(config, model, clip_length):
-    """Copies a pretrained embedder's weights; refuses any architecture mismatch."""
-    path = os.path.join(config.init_from, "config.json")
-    if not os.path.exists(path):
-        raise ValueError(f"init_from={config.init_from}: no config.json (not a clar_tf run)")
-    with open(path) as f:
-        source = json.load(f)
-    for key in ("encoder", "width", "frontend", "conv1d_kernel_size", "conv1d_pool_size"):
-        if source.get(key) != getattr(config, key):
-            raise ValueError(f"init_from={config.init_from} has {key}={source.get(key)!r}, "
-                             f"this run has {key}={getattr(config, key)!r}")
-    pretrained = keras.saving.load_model(os.path.join(config.init_from, "encoder.keras"),
-                                         safe_mode=True)
-    if int(pretrained.inputs[0].shape[1]) != clip_length:
-        raise ValueError(f"init_from={config.init_from} takes clips of "
-                         f"{pretrained.inputs[0].shape[1]} samples, this run {clip_length}")
-    model.embedder.set_weights(pretrained.get_weights())
-    if config.freeze_encoder:
-        model.embedder.trainable = False
-
+from clar_tf import datasets, distribute, evaluate, export, input_pipeline, run_dir
+from clar_tf.models import factory
+from clar_tf.run_dir import ModelDirLock, lock_name
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose checkpoint is replaced atomically at each epoch end.
@@ -228,35 +72,19 @@ class _Throughput(keras.callbacks.Callback):
         return self.examples_per_epoch * len(times) / sum(times) if times else None
 
 
-def save_inference_model(model, info, model_dir):
-    """Writes `inference.keras` (audio → {"embedding"[, "logits"]}) and the labels.
-
-    `logits` exist for the methods whose head ends in a classifier (supervised, CLAR).
-    `labels.json` is the JSON list of class names in label order, which `clar_tf.export`
-    reads (no name can shift it); `labels.txt` has one name per line, for reading.
-    """
-    audio = keras.Input(tuple(model.embedder.inputs[0].shape[1:]), name="audio")
-    embedding = model.embedder(audio, training=False)
-    outputs = {"embedding": embedding}
-    if model.head.num_classes:
-        outputs["logits"] = model.head(embedding, training=False)["output"]
-    keras.Model(audio, outputs, name="inference").save(
-        os.path.join(model_dir, "inference.keras"))
-    with open(os.path.join(model_dir, "labels.json"), "w") as f:
-        json.dump(list(info.class_names), f, indent=1)
-    with open(os.path.join(model_dir, "labels.txt"), "w") as f:
-        f.write("".join(f"{name}\n" for name in info.class_names))
-
-
 def run(config):
     """Trains `config.method`, evaluates linearly, writes `model_dir`. Returns results.
 
+    dataset → augment → frontend → encoder → loss → optimizer (`input_pipeline`,
+    `models.factory`) → fit → linear evaluation (`evaluate`) → `encoder.keras`,
+    `inference.keras`, the SavedModel (`export`) and `results.json` (`run_dir`).
+
     Every check (model_dir, datasets, model, `init_from`, evaluation set) passes before
     anything is written to `model_dir`, so a refused start leaves it as it was. Then the
-    run takes an exclusive lock on `model_dir` (`_ModelDirLock`, `lock_name`) until it
-    returns: a second training in the same `model_dir` is refused.
+    run takes an exclusive lock on `model_dir` (`run_dir.ModelDirLock`, `lock_name`)
+    until it returns: a second training in the same `model_dir` is refused.
     """
-    lock = _ModelDirLock(config.model_dir)
+    lock = ModelDirLock(config.model_dir)
     try:
         return _run(config, lock)
     finally:
@@ -264,59 +92,59 @@ def run(config):
 
 
 def _run(config, lock):
-    _check_model_dir(config)
+    run_dir.check_resumable(config)
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.get_strategy(config.strategy)
     gpu = bool(tf.config.list_logical_devices("GPU"))
     keras.config.set_dtype_policy(("mixed_float16" if gpu else "mixed_bfloat16")
                                   if config.mixed_precision else "float32")
-    info = datasets.info(config.dataset, **_dataset_kwargs(config))
-    train_ds, steps = _train_pipeline(config, info)
+    info = input_pipeline.train_info(config)
+    train_ds, steps = input_pipeline.train_batches(config, info)
     with strategy.scope():
-        model = methods.build_model(config, info.num_classes, info.clip_length,
+        model = factory.build_model(config, info.num_classes, info.clip_length,
                                     sync_batchnorm=strategy.num_replicas_in_sync > 1)
         if config.init_from:
-            _init_from(config, model, info.clip_length)
-        model.compile(optimizer=build_optimizer(config, steps), jit_compile=config.jit_compile)
+            factory.init_from(config, model, info.clip_length)
+        model.compile(optimizer=factory.build_optimizer(config, steps),
+                      jit_compile=config.jit_compile)
     keras.config.set_dtype_policy("float32")
 
-    eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
+    eval_info, eval_train, eval_test = input_pipeline.eval_datasets(config, info.clip_length)
     lock.acquire(lock_name(strategy))
-    _write_config(config)
+    run_dir.write_config(config)
+    model_dir = config.model_dir
     throughput = _Throughput(steps * config.batch_size)
-    callbacks = [AtomicBackupAndRestore(os.path.join(config.model_dir, "backup"),
+    callbacks = [AtomicBackupAndRestore(run_dir.path(model_dir, run_dir.BACKUP),
                                         delete_checkpoint=False),
-                 keras.callbacks.CSVLogger(os.path.join(config.model_dir, "train_log.csv"),
+                 keras.callbacks.CSVLogger(run_dir.path(model_dir, run_dir.TRAIN_LOG),
                                            append=True),
-                 keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"), write_graph=False),
+                 keras.callbacks.TensorBoard(run_dir.path(model_dir, run_dir.LOGS),
+                                             write_graph=False),
                  throughput]
     curve = None
     if config.eval_every:
         curve = evaluate.LinearEvalCallback(
             model.embedder, eval_train, eval_test, eval_info.num_classes,
-            every=config.eval_every, csv_path=os.path.join(config.model_dir, "linear_eval.csv"),
-            log_dir=os.path.join(config.model_dir, "logs", "linear_eval"),
-            epochs=config.linear_eval_epochs, batch_size=config.linear_eval_batch_size,
-            seed=config.seed)
+            every=config.eval_every,
+            csv_path=run_dir.path(model_dir, run_dir.LINEAR_EVAL_CSV),
+            log_dir=os.path.join(model_dir, run_dir.LOGS, "linear_eval"),
+            **evaluate.classifier_args(config))
         callbacks.append(curve)
     start = time.perf_counter()
     history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps,
                         callbacks=callbacks, verbose=config.verbose)
     train_time = time.perf_counter() - start
 
-    model.embedder.save(os.path.join(config.model_dir, "encoder.keras"))
-    save_inference_model(model, info, config.model_dir)
-    export_path = (export.export_saved_model(config.model_dir,
-                                             os.path.join(config.model_dir, "export"))
+    model.embedder.save(run_dir.path(model_dir, run_dir.ENCODER))
+    export.save_inference_model(model, info, model_dir)
+    export_path = (export.export_saved_model(model_dir, run_dir.path(model_dir, run_dir.EXPORT))
                    if config.export else None)
     if curve is not None and curve.last and curve.last[0] == config.epochs:
         result = dict(curve.last[1])  # the curve's last point is the final encoder's score
     else:
         result = evaluate.evaluate_embedder(model.embedder, eval_train, eval_test,
                                             eval_info.num_classes,
-                                            epochs=config.linear_eval_epochs,
-                                            batch_size=config.linear_eval_batch_size,
-                                            seed=config.seed)
+                                            **evaluate.classifier_args(config))
     final_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
     result.update(class_names=list(eval_info.class_names), epochs=config.epochs,
                   epochs_this_run=len(throughput.times), steps_per_epoch=steps,
@@ -324,9 +152,7 @@ def _run(config, lock):
                   final_train_metrics=final_logs, method=config.method,
                   encoder=config.encoder, labeled_fraction=config.labeled_fraction,
                   num_replicas=strategy.num_replicas_in_sync, saved_model=export_path)
-    results_path = os.path.join(config.model_dir, "results.json")
-    with open(results_path, "w") as f:
-        json.dump(result, f, indent=2)
+    results_path = run_dir.write_json(model_dir, run_dir.RESULTS, result)
     print(f"{config.method}-{config.encoder} on {config.dataset}: linear-eval top-1 "
           f"{result['top1']:.4f} after {config.epochs} epochs "
           f"({train_time:.0f} s this run) → {results_path}")

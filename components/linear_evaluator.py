@@ -4,7 +4,7 @@ clar_tf's measure of an encoder is linear evaluation (paper §3.2): a linear cla
 on frozen embeddings, top-1 on the test split. `clar_tf.train.run` already computes it
 and writes `results.json` into the Trainer's `ModelRun`; this component reads it (or,
 with `recompute=True` or without results.json, recomputes it with
-`clar_tf.train.linear_evaluation` from the run's config.json and encoder.keras) and
+`clar_tf.evaluate.linear_evaluation` from the run's config.json and encoder.keras) and
 
 * writes `evaluation.uri/metrics.json`: {"top1", "metric", "value", "threshold",
   "blessed", "per_class_accuracy", "class_names", ...} (the run's results plus the
@@ -19,8 +19,10 @@ import os
 
 from tfx import v1 as tfx
 
+from clar_tf import run_dir
+
 _A = tfx.types.standard_artifacts
-RESULTS_FILE = "results.json"
+RESULTS_FILE = run_dir.RESULTS
 METRICS_FILE = "metrics.json"
 
 
@@ -31,15 +33,14 @@ def _scalar_metrics(results):
 
 def _recompute(model_dir):
     """Linear evaluation of the run's encoder, as clar_tf.train.run does it."""
-    import keras
-
     from clar_tf import config as config_lib
-    from clar_tf import train
+    from clar_tf import evaluate
+    from clar_tf.models import saved
 
-    with open(os.path.join(model_dir, "config.json")) as f:
+    with open(run_dir.path(model_dir, run_dir.CONFIG)) as f:
         config = config_lib.Config.from_json(f.read())
-    embedder = keras.saving.load_model(os.path.join(model_dir, "encoder.keras"))
-    return train.linear_evaluation(config, embedder)
+    embedder = saved.load_model(run_dir.path(model_dir, run_dir.ENCODER))
+    return evaluate.linear_evaluation(config, embedder)
 
 
 def evaluate_run(model_dir, threshold, metric="top1", recompute=False):

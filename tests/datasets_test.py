@@ -12,7 +12,6 @@ import soundfile as sf
 import tensorflow as tf
 
 from clar_tf import datasets
-
 from clar_tf.audio import io as audio_io
 
 STEP = 2.0 ** -8

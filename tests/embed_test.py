@@ -9,10 +9,9 @@ import pytest
 import soundfile as sf
 import soxr
 
-from clar_tf import demo_data, embed, export, train
-
+from clar_tf import embed, export
 from clar_tf.audio import io as audio_io
-from testing import tiny_config
+from testing import tiny_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP = 16000
@@ -22,14 +21,12 @@ CLIP = 16000
 def run(tmp_path_factory):
     """A tiny SimCLR run, its exported SavedModel folder and its encoder."""
     root = tmp_path_factory.mktemp("embed")
-    demo_data.make(str(root / "digits"), seed=0, clips_per_word=10)
-    model_dir = str(root / "run")
-    train.run(tiny_config(model_dir, root / "digits", root / "tfds", method="simclr"))
+    model_dir = tiny_run(root, method="simclr")
     export_dir = str(root / "serving")
     export.export_saved_model(model_dir, export_dir, version=1)
     export.export_saved_model(model_dir, export_dir, version=2)
     encoder = keras.saving.load_model(os.path.join(model_dir, "encoder.keras"))
-    return {"model_dir": model_dir, "export_dir": export_dir, "digits": str(root / "digits"),
+    return {"model_dir": model_dir, "export_dir": export_dir,
             "encoder": lambda x: np.asarray(encoder(np.asarray(x, np.float32)))}
 
 

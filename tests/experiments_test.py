@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from clar_tf import config as config_lib
-from clar_tf import demo_data, train
-from clar_tf.experiments import (augmentation_matrix, common, label_fraction,
-                                 learning_curves, raw_vs_tf)
+from clar_tf import train
+from clar_tf.experiments import (augmentation_matrix, label_fraction,
+                                 learning_curves, presets, raw_vs_tf, runner, tables)
+from testing import spoken_digits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIX = ("PS", "MN", "FD", "TM", "TS", "TST")
@@ -26,9 +27,7 @@ SIX = ("PS", "MN", "FD", "TM", "TS", "TST")
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    demo_data.make(str(root / "raw"), seed=0, clips_per_word=60)
-    return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+    return spoken_digits(tmp_path_factory.mktemp("digits"), 60)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +110,7 @@ def test_presets():
     assert (other.config.dataset, other.config.manual_dir, other.config.data_dir) == (
         "sc10", None, "/d")
     with pytest.raises(ValueError, match="preset"):
-        common.get_preset("huge")
+        presets.get_preset("huge")
 
 
 def test_label_fraction_cells_sample_labeled_clips_per_batch():
@@ -131,21 +130,21 @@ def test_label_fraction_cells_sample_labeled_clips_per_batch():
 
 def test_finished_result_reads_back_continues_or_refuses(tmp_path):
     config = config_lib.Config(model_dir=str(tmp_path), dataset="spoken_digits", epochs=4)
-    assert common.finished_result(config) is None  # nothing there yet
+    assert runner.finished_result(config) is None  # nothing there yet
     (tmp_path / "config.json").write_text(config.to_json())
-    assert common.finished_result(config) is None  # started, not finished
+    assert runner.finished_result(config) is None  # started, not finished
     (tmp_path / "results.json").write_text(json.dumps({"top1": 0.5}))
-    assert common.finished_result(config)["top1"] == 0.5
-    assert common.finished_result(config.replace(verbose=0, eval_every=3))["top1"] == 0.5
+    assert runner.finished_result(config)["top1"] == 0.5
+    assert runner.finished_result(config.replace(verbose=0, eval_every=3))["top1"] == 0.5
     moved = config.replace(model_dir=os.path.relpath(tmp_path))  # same folder, other spelling
-    assert common.finished_result(moved)["top1"] == 0.5
-    assert common._saved_spelling(moved) == config
-    assert common.finished_result(config.replace(epochs=8)) is None  # train.run continues
+    assert runner.finished_result(moved)["top1"] == 0.5
+    assert runner._saved_spelling(moved) == config
+    assert runner.finished_result(config.replace(epochs=8)) is None  # train.run continues
     with pytest.raises(ValueError, match="width differ"):
-        common.finished_result(config.replace(width=0.5))
+        runner.finished_result(config.replace(width=0.5))
     (tmp_path / "results.json").unlink()  # an unfinished run of another config
     with pytest.raises(ValueError, match="width differ"):
-        common.run_cells([common.Cell("c", config.replace(width=0.5), {})])
+        runner.run_cells([runner.Cell("c", config.replace(width=0.5), {})])
 
 
 # ---------------------------------------------------------------------------- writers
@@ -164,7 +163,7 @@ def test_heatmap_writer_means_on_handmade_csv(tmp_path):
                     rows.append(dict(encoder=encoder, first=first, second=second,
                                      seed=seed, top1=top1))
                     cells.setdefault((encoder, first, second), []).append(top1)
-    path = common.write_csv(str(tmp_path / "fig4.csv"), augmentation_matrix.FIELDS, rows)
+    path = tables.write_csv(str(tmp_path / "fig4.csv"), augmentation_matrix.FIELDS, rows)
     written = augmentation_matrix.write_outputs(path, str(tmp_path))
     assert sorted(written) == ["1d", "2d"]
     for encoder, (matrix, png) in written.items():
@@ -201,11 +200,11 @@ def test_table2_markdown_on_handmade_csv(tmp_path):
                 rows.append(dict(method=method, encoder="2d", labeled_fraction=fraction,
                                  seed=seed, top1=top1))
                 values.setdefault((method, fraction), []).append(top1)
-    path = common.write_csv(str(tmp_path / "t2.csv"), label_fraction.FIELDS, rows)
+    path = tables.write_csv(str(tmp_path / "t2.csv"), label_fraction.FIELDS, rows)
     assert _read(path)[0] == {"method": "supervised", "encoder": "2d",
                               "labeled_fraction": "1.0", "seed": "0",
                               "top1": f"{rows[0]['top1']:.6f}"}
-    text = label_fraction.markdown(common.read_csv(path), "digits", note="NOTE")
+    text = label_fraction.markdown(tables.read_csv(path), "digits", note="NOTE")
     assert "NOTE" in text
     table = _markdown_rows(text)
     assert table["Method"] == ["Method", "Type", "100% (digits)", "100% (paper)",
@@ -224,7 +223,7 @@ def test_table2_markdown_on_handmade_csv(tmp_path):
                                        f"{100 * statistics.stdev(v):.1f}")
             assert line[3 + 2 * k] == f"{paper[name][k]:.1f}"
     assert table["SimCLR"][2] == table["SimCLR"][8]  # one run, every column
-    one_seed = label_fraction.markdown([r for r in common.read_csv(path) if r["seed"] == "0"])
+    one_seed = label_fraction.markdown([r for r in tables.read_csv(path) if r["seed"] == "0"])
     assert _markdown_rows(one_seed)["CLAR"][2] == f"{100 * values[('clar', 1.0)][0]:.1f}"
 
 
@@ -233,8 +232,8 @@ def test_table1_markdown_on_handmade_csv(tmp_path):
             dict(encoder="1d", augment="FD+TST", seed=1, top1=0.7),
             dict(encoder="2d", augment="FD+TM", seed=0, top1=0.91234),
             dict(encoder="2d", augment="TS", seed=0, top1=0.25)]
-    path = common.write_csv(str(tmp_path / "t1.csv"), raw_vs_tf.FIELDS, rows)
-    text = raw_vs_tf.markdown(common.read_csv(path), "digits")
+    path = tables.write_csv(str(tmp_path / "t1.csv"), raw_vs_tf.FIELDS, rows)
+    text = raw_vs_tf.markdown(tables.read_csv(path), "digits")
     assert "| Encoder | Augmentations | top-1 % (digits) | top-1 % (paper, SC-10) |" in text
     lines = [l for l in text.splitlines()
              if l.startswith("| ") and "Encoder" not in l]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clar_tf import demo_data, export, hear, train
-from testing import tiny_config
+from clar_tf import export, hear
+from testing import tiny_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP = 16000
@@ -19,9 +19,7 @@ CLIP = 16000
 def run(tmp_path_factory):
     """A tiny CLAR run, its export folder, its HEAR model and its encoder."""
     root = tmp_path_factory.mktemp("hear")
-    demo_data.make(str(root / "digits"), seed=0, clips_per_word=10)
-    model_dir = str(root / "run")
-    train.run(tiny_config(model_dir, root / "digits", root / "tfds", method="clar"))
+    model_dir = tiny_run(root, method="clar")
     export_dir = str(root / "serving")
     export.export_saved_model(model_dir, export_dir)
     encoder = keras.saving.load_model(os.path.join(model_dir, "encoder.keras"))

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from clar_tf import config as config_lib
 from clar_tf import distribute, losses
-from clar_tf.models import methods
+from clar_tf.models import factory, methods
 
 CLIP = 2000
 CLASSES = 3
@@ -43,7 +43,7 @@ def _outputs(model, audio):
 @pytest.mark.parametrize("method", config_lib.METHODS)
 def test_each_method_drives_its_loss_down(method):
     keras.utils.set_random_seed(0)
-    model = methods.build_model(_config(method), CLASSES, CLIP)
+    model = factory.build_model(_config(method), CLASSES, CLIP)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     ds = tf.data.Dataset.from_tensors(_batch()).repeat()
     history = model.fit(ds, epochs=6, steps_per_epoch=5, verbose=0).history["loss"]
@@ -53,7 +53,7 @@ def test_each_method_drives_its_loss_down(method):
 
 def test_clar_without_labels_is_nt_xent_on_the_layer_before_the_last():
     keras.utils.set_random_seed(0)
-    model = methods.build_model(_config("clar"), CLASSES, CLIP)
+    model = factory.build_model(_config("clar"), CLASSES, CLIP)
     b1, b2 = _batch(seed=1), _batch(seed=2)
     out1, out2 = _outputs(model, b1["audio"]), _outputs(model, b2["audio"])
     assert out1["projection"].shape == (8, 16) and out1["output"].shape == (8, CLASSES)
@@ -65,7 +65,7 @@ def test_clar_without_labels_is_nt_xent_on_the_layer_before_the_last():
 
 def test_cross_entropy_ignores_unlabeled_examples():
     keras.utils.set_random_seed(0)
-    model = methods.build_model(_config("clar", ce_normalization="labeled"), CLASSES, CLIP)
+    model = factory.build_model(_config("clar", ce_normalization="labeled"), CLASSES, CLIP)
     out1 = _outputs(model, _batch(seed=1)["audio"])
     out2 = _outputs(model, _batch(seed=2)["audio"])
     labels = np.array([0, -1, 2, 1, -1, -1, 0, 2])
@@ -83,7 +83,7 @@ def test_cross_entropy_ignores_unlabeled_examples():
 @pytest.mark.parametrize("weight", [1.0, 0.25])
 def test_clar_ce_weight_and_normalization_match_numpy(normalization, weight):
     keras.utils.set_random_seed(0)
-    model = methods.build_model(_config("clar", ce_weight=weight,
+    model = factory.build_model(_config("clar", ce_weight=weight,
                                         ce_normalization=normalization), CLASSES, CLIP)
     out1 = _outputs(model, _batch(seed=1)["audio"])
     out2 = _outputs(model, _batch(seed=2)["audio"])
@@ -111,7 +111,7 @@ def test_clar_options_are_validated():
 def test_supervised_and_supcon_ignore_unlabeled_only_batches():
     keras.utils.set_random_seed(0)
     for method in ("supervised", "supcon"):
-        model = methods.build_model(_config(method), CLASSES, CLIP)
+        model = factory.build_model(_config(method), CLASSES, CLIP)
         out = _outputs(model, _batch()["audio"])
         got = model.compute_losses(out, out, tf.fill([8], tf.constant(-1, tf.int64)))
         assert float(got["loss"]) == 0.0
@@ -119,7 +119,7 @@ def test_supervised_and_supcon_ignore_unlabeled_only_batches():
 
 def test_views_are_augmented_independently():
     keras.utils.set_random_seed(0)
-    model = methods.build_model(_config("simclr", augment="TS+WN"), CLASSES, CLIP)
+    model = factory.build_model(_config("simclr", augment="TS+WN"), CLASSES, CLIP)
     audio = tf.constant(_batch()["audio"])
     views = model.views(audio).numpy()
     assert views.shape == (16, CLIP)
@@ -128,7 +128,7 @@ def test_views_are_augmented_independently():
 
 
 def test_2d_embedder_takes_raw_audio():
-    model = methods.build_model(_config("clar", encoder="2d"), CLASSES, CLIP)
+    model = factory.build_model(_config("clar", encoder="2d"), CLASSES, CLIP)
     assert model.embedder.inputs[0].shape[1] == CLIP
     emb = model.embedder(_batch()["audio"])
     assert emb.shape == (8, 64)  # 512 · 0.125
@@ -143,7 +143,7 @@ def test_two_replicas_match_one_device(method):
         strategy = distribute.get_strategy(name)
         keras.utils.set_random_seed(3)
         with strategy.scope():
-            model = methods.build_model(_config(method), CLASSES, CLIP,
+            model = factory.build_model(_config(method), CLASSES, CLIP,
                                         sync_batchnorm=name == "mirrored")
             model.compile(optimizer=keras.optimizers.SGD(0.1))
         if results:
@@ -168,7 +168,7 @@ def test_mixed_precision_and_xla_steps(policy, jit):
     keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy(policy)
     try:
-        model = methods.build_model(_config("clar", encoder="2d"), CLASSES, CLIP)
+        model = factory.build_model(_config("clar", encoder="2d"), CLASSES, CLIP)
         model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=jit)
     finally:
         keras.config.set_dtype_policy("float32")

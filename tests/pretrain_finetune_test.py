@@ -8,7 +8,7 @@ import pytest
 
 from clar_tf import config as config_lib
 from clar_tf import datasets, demo_data, train
-from clar_tf.models import methods
+from clar_tf.models import factory
 from testing import tiny_config
 
 
@@ -85,10 +85,10 @@ def test_unlabeled_pretraining_needs_an_eval_dataset(data, tmp_path):
 def test_init_from_copies_every_encoder_weight(pretrained, data, tmp_path):
     model_dir, _ = pretrained
     config = _config(data, tmp_path, method="supervised", init_from=model_dir)
-    model = methods.build_model(config, 10, 16000)
+    model = factory.build_model(config, 10, 16000)
     expected = _encoder_weights(model_dir)
     assert not all(np.array_equal(a, b) for a, b in zip(model.embedder.get_weights(), expected))
-    train._init_from(config, model, 16000)
+    factory.init_from(config, model, 16000)
     got = model.embedder.get_weights()
     assert len(got) == len(expected)
     for a, b in zip(got, expected):

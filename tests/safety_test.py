@@ -14,17 +14,15 @@ import pytest
 import tensorflow as tf
 
 from clar_tf import config as config_lib
-from clar_tf import demo_data, export, train
-from testing import tiny_config
+from clar_tf import demo_data, export, run_dir, train
+from testing import spoken_digits, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    demo_data.make(str(root / "raw"), seed=0, clips_per_word=10)
-    return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+    return spoken_digits(tmp_path_factory.mktemp("digits"), 10)
 
 
 @pytest.fixture(scope="module")
@@ -461,9 +459,9 @@ def test_workers_of_one_multi_worker_run_lock_their_own_file(tmp_path):
         tf.train.ClusterSpec({"worker": ["host1:2222", "host2:2222"]}), task_type="worker",
         task_id=1)
     worker = types.SimpleNamespace(cluster_resolver=resolver)
-    assert train.lock_name(worker) == ".lock-worker-1"
-    assert train.lock_name(tf.distribute.get_strategy()) == ".lock"
-    first, second = (train._ModelDirLock(str(tmp_path)) for _ in range(2))
+    assert run_dir.lock_name(worker) == ".lock-worker-1"
+    assert run_dir.lock_name(tf.distribute.get_strategy()) == ".lock"
+    first, second = (run_dir.ModelDirLock(str(tmp_path)) for _ in range(2))
     first.acquire(".lock-worker-0")
     second.acquire(".lock-worker-1")  # another worker of the same run
     second.release()

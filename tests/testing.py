@@ -1,4 +1,5 @@
-"""Shared test helpers: keras-hub style layer round trip, the tiny training config."""
+"""Shared test helpers: keras-hub style layer round trip, the spoken-digits fixture data,
+the tiny training config and run."""
 import os
 import tempfile
 
@@ -46,3 +47,19 @@ def tiny_config(model_dir, manual_dir, data_dir, **overrides):
                   linear_eval_epochs=1, verbose=0)
     values.update(overrides)
     return config_lib.Config(**values)
+
+
+def spoken_digits(root, clips_per_word):
+    """The offline spoken digits under `root`: the published layout in `raw/`, the TFDS
+    data (prepared on first use) in `tfds/`. Returns them as `Config` fields."""
+    from clar_tf import demo_data
+    demo_data.make(str(root / "raw"), seed=0, clips_per_word=clips_per_word)
+    return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+
+
+def tiny_run(root, **overrides):
+    """A finished `tiny_config` run on 10 clips per word, in `root/run`: its model_dir."""
+    from clar_tf import train
+    model_dir = str(root / "run")
+    train.run(tiny_config(model_dir, **spoken_digits(root, 10), **overrides))
+    return model_dir

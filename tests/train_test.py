@@ -10,16 +10,15 @@ import numpy as np
 import pytest
 
 from clar_tf import config as config_lib
-from clar_tf import demo_data, train
+from clar_tf import input_pipeline, train
+from testing import spoken_digits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    demo_data.make(str(root / "raw"), seed=0, clips_per_word=60)
-    return {"manual_dir": str(root / "raw"), "data_dir": str(root / "tfds")}
+    return spoken_digits(tmp_path_factory.mktemp("digits"), 60)
 
 
 def _config(digits, model_dir, **overrides):
@@ -132,14 +131,13 @@ def test_cli_rejects_bad_flags(args, message, tmp_path):
 
 def test_train_pipeline_puts_labeled_per_batch_labeled_clips_in_every_batch(digits, tmp_path):
     config = _config(digits, tmp_path / "run", labeled_fraction=0.25, labeled_per_batch=5)
-    info = train.datasets.info(config.dataset, data_dir=config.data_dir,
-                               manual_dir=config.manual_dir)
-    ds, steps = train._train_pipeline(config, info)
+    info = input_pipeline.train_info(config)
+    ds, steps = input_pipeline.train_batches(config, info)
     assert steps == 2
     for batch in ds.take(12).as_numpy_iterator():
         assert batch["audio"].shape == (32, 16000)
         assert (batch["label"] >= 0).sum() == 5
     # Random batches (the paper's sampling) when labeled_per_batch is 0.
-    plain, _ = train._train_pipeline(config.replace(labeled_per_batch=0), info)
+    plain, _ = input_pipeline.train_batches(config.replace(labeled_per_batch=0), info)
     counts = [(b["label"] >= 0).sum() for b in plain.take(12).as_numpy_iterator()]
     assert len(set(counts)) > 1 and abs(np.mean(counts) - 8) < 3

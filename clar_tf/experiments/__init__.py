@@ -11,7 +11,7 @@
     python -m clar_tf.experiments.learning_curves --preset=cpu_small \\
         --table2_dir=results/table2 --out=results/fig5
 
-Presets (`common.PRESETS`): `paper` (the paper's 1000 epochs, batch 1024, width 1, Speech
+Presets (`presets.PRESETS`): `paper` (the paper's 1000 epochs, batch 1024, width 1, Speech
 Commands-10), `cpu_small` (width 0.25, batch 64, a few epochs on the offline
 `spoken_digits`; Table 2 took 60 min on two shared CPU cores) and `tiny` (two or three cells of
 two steps, for tests). Every cell trains in `<out>/runs/<cell>`; a finished cell

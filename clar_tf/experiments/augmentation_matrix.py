@@ -13,7 +13,7 @@ means as a last row (applied second) and the mean of all cells at the bottom rig
 import collections
 import os
 
-from clar_tf.experiments import common
+from clar_tf.experiments import cli, plots, presets, runner, tables
 
 EXPERIMENT = "augmentation_matrix"
 FIELDS = ("encoder", "first", "second", "seed", "top1")
@@ -26,17 +26,17 @@ def augment_spec(first, second):
 
 def cells(preset, out, seeds, **data):
     """The grid: encoders × augmentations × augmentations × seeds (SimCLR)."""
-    preset = common.get_preset(preset)
+    preset = presets.get_preset(preset)
     grid = preset.grid(EXPERIMENT)
     kwargs = preset.config_kwargs(EXPERIMENT, **data)
     result = []
     for encoder in grid["encoders"]:
         for first in grid["augmentations"]:
             for second in grid["augmentations"]:
-                for seed in common.seeds_range(seeds):
+                for seed in runner.seeds_range(seeds):
                     spec = augment_spec(first, second)
-                    name = common.cell_name("simclr", encoder, spec, f"s{seed}")
-                    result.append(common.make_cell(
+                    name = runner.cell_name("simclr", encoder, spec, f"s{seed}")
+                    result.append(runner.make_cell(
                         out, name, dict(encoder=encoder, first=first, second=second,
                                         seed=seed),
                         **{**kwargs, "method": "simclr", "encoder": encoder,
@@ -50,7 +50,7 @@ def write_outputs(csv_path, out, augmentations=None, note=""):
     `augmentations` orders rows and columns (default: the paper's six, then any others in
     order of appearance).
     """
-    rows = common.read_csv(csv_path)
+    rows = tables.read_csv(csv_path)
     values = collections.defaultdict(lambda: collections.defaultdict(list))
     seen = []
     for row in rows:
@@ -60,14 +60,14 @@ def write_outputs(csv_path, out, augmentations=None, note=""):
             if a not in seen:
                 seen.append(a)
     if augmentations is None:
-        augmentations = ([a for a in common.SIX_AUGMENTATIONS if a in seen]
-                         + [a for a in seen if a not in common.SIX_AUGMENTATIONS])
+        augmentations = ([a for a in presets.SIX_AUGMENTATIONS if a in seen]
+                         + [a for a in seen if a not in presets.SIX_AUGMENTATIONS])
     written = {}
     for encoder in sorted(values):
-        matrix = common.matrix_with_means(values[encoder], augmentations)
+        matrix = plots.matrix_with_means(values[encoder], augmentations)
         title = (f"SimCLR, {encoder.upper()} encoder: linear-eval top-1 (%), "
                  "row = first, column = second" + (f"\n{note}" if note else ""))
-        png = common.plot_heatmap(matrix, augmentations,
+        png = plots.plot_heatmap(matrix, augmentations,
                                   os.path.join(out, f"fig4_{encoder}.png"), title)
         written[encoder] = (matrix, png)
     return written
@@ -78,15 +78,15 @@ def run(preset="cpu_small", out="results/fig4", seeds=1, dataset=None, manual_di
     """Trains (or reads back) the grid and writes `fig4.csv` and the heat-maps."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
     grid = cells(preset, out, seeds, **data)
-    results = common.run_cells(grid, log=log)
+    results = runner.run_cells(grid, log=log)
     rows = [{**cell.keys, "top1": float(result["top1"])} for cell, result in results]
-    csv_path = common.write_csv(os.path.join(out, "fig4.csv"), FIELDS, rows)
-    p = common.get_preset(preset)
-    note = common.describe(p.config_kwargs(EXPERIMENT, **data), common.seeds_range(seeds))
+    csv_path = tables.write_csv(os.path.join(out, "fig4.csv"), FIELDS, rows)
+    p = presets.get_preset(preset)
+    note = tables.describe(p.config_kwargs(EXPERIMENT, **data), runner.seeds_range(seeds))
     written = write_outputs(csv_path, out, p.grid(EXPERIMENT)["augmentations"], note)
     log(f"wrote {csv_path} and {', '.join(png for _, png in written.values())}")
     return rows
 
 
 if __name__ == "__main__":
-    common.cli(run, "results/fig4")
+    cli.cli(run, "results/fig4")

@@ -16,7 +16,7 @@ per fraction) and `table2.md`, side by side with the paper's numbers.
 import collections
 import os
 
-from clar_tf.experiments import common
+from clar_tf.experiments import cli, presets, runner, tables
 
 EXPERIMENT = "label_fraction"
 FIELDS = ("method", "encoder", "labeled_fraction", "seed", "top1")
@@ -34,24 +34,24 @@ NAMES = {"supervised": ("Cross-Entropy", "Supervised"), "supcon": ("SupCon", "Su
 
 def cells(preset, out, seeds, **data):
     """One cell per (fraction, method, seed), SimCLR once per seed; by fraction first."""
-    preset = common.get_preset(preset)
+    preset = presets.get_preset(preset)
     grid = preset.grid(EXPERIMENT)
     kwargs = {**preset.config_kwargs(EXPERIMENT, **data), "encoder": grid["encoder"],
               "augment": grid["augment"]}
     result = []
-    for seed in common.seeds_range(seeds):
+    for seed in runner.seeds_range(seeds):
         for fraction in grid["fractions"]:
             for method in grid["methods"]:
                 if method == "simclr":
                     if fraction != grid["fractions"][0]:
                         continue
-                    name = common.cell_name(method, grid["encoder"], grid["augment"],
+                    name = runner.cell_name(method, grid["encoder"], grid["augment"],
                                             f"s{seed}")
                     keys = dict(method=method, encoder=grid["encoder"],
                                 labeled_fraction=None, seed=seed)
                     fraction_kwargs = dict(labeled_fraction=1.0)  # labels unused
                 else:
-                    name = common.cell_name(method, grid["encoder"], grid["augment"],
+                    name = runner.cell_name(method, grid["encoder"], grid["augment"],
                                             f"lf{fraction:g}", f"s{seed}")
                     keys = dict(method=method, encoder=grid["encoder"],
                                 labeled_fraction=float(fraction), seed=seed)
@@ -59,7 +59,7 @@ def cells(preset, out, seeds, **data):
                                            labeled_per_batch=labeled_per_batch(
                                                fraction, kwargs["batch_size"],
                                                grid.get("min_labeled_per_batch", 0)))
-                result.append(common.make_cell(out, name, keys,
+                result.append(runner.make_cell(out, name, keys,
                                                **{**kwargs, **fraction_kwargs,
                                                   "method": method, "seed": seed}))
     return result
@@ -91,8 +91,8 @@ def markdown(rows, dataset="this run", note=""):
     for row in rows:
         values[(row["method"], float(row["labeled_fraction"]))].append(row["top1"])
     fractions = sorted({f for _, f in values}, reverse=True)
-    methods = ([m for m in common.METHODS if any(k[0] == m for k in values)]
-               + sorted({m for m, _ in values} - set(common.METHODS)))
+    methods = ([m for m in presets.METHODS if any(k[0] == m for k in values)]
+               + sorted({m for m, _ in values} - set(presets.METHODS)))
     header = ["Method", "Type"]
     for f in fractions:
         header += [f"{100 * f:g}% ({dataset})", f"{100 * f:g}% (paper)"]
@@ -102,34 +102,34 @@ def markdown(rows, dataset="this run", note=""):
         line = [name, kind]
         for f in fractions:
             paper = PAPER.get(method, {}).get(f)
-            line += [common.format_percent(values.get((method, f), [])),
+            line += [tables.format_percent(values.get((method, f), [])),
                      "–" if paper is None else f"{paper:.1f}"]
         table.append(line)
     text = ("# Table 2: linear-eval top-1 (%) with a fraction of the labels in training "
             "(evaluation head trained on all labels)\n\n")
     if note:
         text += note + "\n\n"
-    return text + common.markdown_table(header, table)
+    return text + tables.markdown_table(header, table)
 
 
 def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_dir=None,
         data_dir=None, log=print):
     """Trains (or reads back) the grid and writes `table2.csv` and `table2.md`."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
-    results = common.run_cells(cells(preset, out, seeds, **data), log=log)
-    p = common.get_preset(preset)
+    results = runner.run_cells(cells(preset, out, seeds, **data), log=log)
+    p = presets.get_preset(preset)
     rows = table_rows(results, p.grid(EXPERIMENT)["fractions"])
-    csv_path = common.write_csv(os.path.join(out, "table2.csv"), FIELDS, rows)
+    csv_path = tables.write_csv(os.path.join(out, "table2.csv"), FIELDS, rows)
     kwargs = p.config_kwargs(EXPERIMENT, **data)
     grid = p.grid(EXPERIMENT)
     note = (f"Preset `{preset}`: {grid['encoder'].upper()} encoder, {grid['augment']}, "
-            f"{common.describe(kwargs, common.seeds_range(seeds))}; mean ± std over seeds "
+            f"{tables.describe(kwargs, runner.seeds_range(seeds))}; mean ± std over seeds "
             "when several. Paper: Speech Commands-10, width 1, batch 1024, 1000 epochs.")
-    md = common.write_text(os.path.join(out, "table2.md"),
-                           markdown(common.read_csv(csv_path), kwargs["dataset"], note))
+    md = tables.write_text(os.path.join(out, "table2.md"),
+                           markdown(tables.read_csv(csv_path), kwargs["dataset"], note))
     log(f"wrote {csv_path} and {md}")
     return rows
 
 
 if __name__ == "__main__":
-    common.cli(run, "results/table2")
+    cli.cli(run, "results/table2")

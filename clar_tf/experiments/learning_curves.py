@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from clar_tf.experiments import common, label_fraction
+from clar_tf.experiments import cli, label_fraction, plots, presets, runner, tables
 
 FIELDS = ("method", "labeled_fraction", "seed", "epoch", "top1")
 
@@ -78,7 +78,7 @@ def speed_markdown(rows):
               + [f"first epoch ≥ SimCLR's final {100 * target:.1f}"])
     lines = []
     for fraction in sorted({f for f, _ in curves}, reverse=True):
-        for method in [m for m in common.METHODS if (fraction, m) in curves]:
+        for method in [m for m in presets.METHODS if (fraction, m) in curves]:
             curve = curves[(fraction, method)]
             reached = next((e for e in sorted(curve) if curve[e] >= target), None)
             lines.append([f"{100 * fraction:g}%", label_fraction.NAMES[method][0]]
@@ -86,12 +86,12 @@ def speed_markdown(rows):
                          + ["not reached" if reached is None
                             else f"{reached} of {final_epoch}"])
     return ("# Fig. 5: mean linear-eval top-1 (%) over seeds during training\n\n"
-            + common.markdown_table(header, lines))
+            + tables.markdown_table(header, lines))
 
 
 def write_plot(csv_path, png_path, note=""):
     """`fig5.png`: a panel per fraction, a line per method (mean over seeds, ± std)."""
-    rows = common.read_csv(csv_path)
+    rows = tables.read_csv(csv_path)
     by = collections.defaultdict(lambda: collections.defaultdict(list))
     for row in rows:
         by[(float(row["labeled_fraction"]), row["method"])][int(row["epoch"])].append(
@@ -99,11 +99,11 @@ def write_plot(csv_path, png_path, note=""):
     panels = {}
     for fraction in sorted({f for f, _ in by}, reverse=True):
         lines = {}
-        for method in ([m for m in common.METHODS if (fraction, m) in by]
+        for method in ([m for m in presets.METHODS if (fraction, m) in by]
                        + sorted(m for f, m in by if f == fraction
-                                and m not in common.METHODS)):
+                                and m not in presets.METHODS)):
             epochs = sorted(by[(fraction, method)])
-            stats = [common.mean_std(by[(fraction, method)][e]) for e in epochs]
+            stats = [tables.mean_std(by[(fraction, method)][e]) for e in epochs]
             std = [s if s is not None else np.nan for _, s in stats]
             lines[method] = (epochs, [m for m, _ in stats],
                              None if np.all(np.isnan(std)) else std)
@@ -111,7 +111,7 @@ def write_plot(csv_path, png_path, note=""):
     names = {m: n for m, (n, _) in label_fraction.NAMES.items()}
     title = ("Linear-eval top-1 during training (pre-training with a fraction of the "
              "labels; evaluation head on all)") + (f"\n{note}" if note else "")
-    return common.plot_curves(panels, png_path, title, names)
+    return plots.plot_curves(panels, png_path, title, names)
 
 
 def run(preset="cpu_small", out="results/fig5", seeds=1, dataset=None, manual_dir=None,
@@ -121,15 +121,15 @@ def run(preset="cpu_small", out="results/fig5", seeds=1, dataset=None, manual_di
     cells = label_fraction.cells(preset, table2_dir, seeds, **data)
     if any(c.config.eval_every == 0 for c in cells):
         log(f"preset {preset} has eval_every=0: curves hold only the final evaluation")
-    results = common.run_cells(cells, log=log)
-    p = common.get_preset(preset)
+    results = runner.run_cells(cells, log=log)
+    p = presets.get_preset(preset)
     rows = curve_rows(results, p.grid(label_fraction.EXPERIMENT)["fractions"])
-    csv_path = common.write_csv(os.path.join(out, "fig5.csv"), FIELDS, rows)
+    csv_path = tables.write_csv(os.path.join(out, "fig5.csv"), FIELDS, rows)
     kwargs = p.config_kwargs(label_fraction.EXPERIMENT, **data)
     png = write_plot(csv_path, os.path.join(out, "fig5.png"),
-                     f"preset {preset}: {common.describe(kwargs, common.seeds_range(seeds))}")
-    md = common.write_text(os.path.join(out, "fig5.md"),
-                           speed_markdown(common.read_csv(csv_path)))
+                     f"preset {preset}: {tables.describe(kwargs, runner.seeds_range(seeds))}")
+    md = tables.write_text(os.path.join(out, "fig5.md"),
+                           speed_markdown(tables.read_csv(csv_path)))
     log(f"wrote {csv_path}, {png} and {md}")
     return rows
 
@@ -139,13 +139,13 @@ def main(argv):
 
     if len(argv) > 1:
         raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    run(**common.flag_kwargs(flags.FLAGS), table2_dir=flags.FLAGS.table2_dir)
+    run(**cli.flag_kwargs(flags.FLAGS), table2_dir=flags.FLAGS.table2_dir)
 
 
 if __name__ == "__main__":
     from absl import app, flags
 
-    common.define_flags("results/fig5")
+    cli.define_flags("results/fig5")
     flags.DEFINE_string("table2_dir", "results/table2", "The --out of label_fraction with "
                         "the same preset and seeds: its runs/ hold the curves.")
     app.run(main)

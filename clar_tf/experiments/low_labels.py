@@ -30,9 +30,9 @@ import numpy as np
 import tensorflow as tf
 
 from clar_tf import config as config_lib
-from clar_tf import datasets, evaluate, train
-from clar_tf.experiments import common
-from clar_tf.models import methods
+from clar_tf import datasets, evaluate, input_pipeline
+from clar_tf.experiments import presets, tables
+from clar_tf.models import factory
 
 # name -> Config overrides of the CLAR run; the first is eq. 4 as written.
 VARIANTS = {
@@ -111,11 +111,11 @@ def run_variant(name, config, eval_epochs, log=print):
     keras.utils.set_random_seed(config.seed)
     info = datasets.info(config.dataset, data_dir=config.data_dir,
                          manual_dir=config.manual_dir)
-    ds, steps = train._train_pipeline(config, info)
-    model = methods.build_model(config, info.num_classes, info.clip_length)
-    model.compile(optimizer=train.build_optimizer(config, steps))
+    ds, steps = input_pipeline.train_batches(config, info)
+    model = factory.build_model(config, info.num_classes, info.clip_length)
+    model.compile(optimizer=factory.build_optimizer(config, steps))
     model.optimizer.build(model.trainable_variables)
-    _, eval_train, eval_test = train.eval_datasets(config, info.clip_length)
+    _, eval_train, eval_test = input_pipeline.eval_datasets(config, info.clip_length)
     step = _diagnostic_step(model)
     step_rows, epoch_rows, batches = [], [], iter(ds)
     for epoch in range(1, config.epochs + 1):
@@ -166,14 +166,14 @@ def summary(epoch_rows, step_rows):
                       f"{last['contrastive']:.3f}", f"{last['ce']:.3f}",
                       share([r for r in steps if r["labeled"] == 1]),
                       share([r for r in steps if r["labeled"] >= 4])])
-    return common.markdown_table(header, lines)
+    return tables.markdown_table(header, lines)
 
 
 def run(preset="cpu_small", out="results/low_labels", fraction=0.01, epochs=5,
         eval_epochs=(1, 3, 5), variants=tuple(VARIANTS), seed=0, log=print, **data):
     """Trains each variant; writes steps.csv, epochs.csv, summary.md. `data`: as
     `Preset.config_kwargs` (dataset, manual_dir, data_dir)."""
-    p = common.get_preset(preset)
+    p = presets.get_preset(preset)
     kwargs = {**p.config_kwargs("label_fraction", **data), "encoder": "2d",
               "augment": "FD+TM",
               "method": "clar", "labeled_fraction": fraction, "epochs": epochs,
@@ -193,7 +193,7 @@ def run(preset="cpu_small", out="results/low_labels", fraction=0.01, epochs=5,
             f"Preset `{preset}`, {epochs} epochs, seed {seed}; "
             f"`python -m clar_tf.experiments.low_labels --preset={preset}`.\n\n"
             + summary(epoch_rows, step_rows))
-    common.write_text(os.path.join(out, "summary.md"), text)
+    tables.write_text(os.path.join(out, "summary.md"), text)
     return epoch_rows
 
 

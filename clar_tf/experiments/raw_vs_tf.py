@@ -10,7 +10,7 @@ Speech Commands-10 column.
 import collections
 import os
 
-from clar_tf.experiments import common
+from clar_tf.experiments import cli, presets, runner, tables
 
 EXPERIMENT = "raw_vs_tf"
 FIELDS = ("encoder", "augment", "seed", "top1")
@@ -21,14 +21,14 @@ PAPER_SC10 = {("1d", "FD"): 67.7, ("1d", "FD+TST"): 84.2, ("1d", "FD+TST+PS"): 7
 
 
 def cells(preset, out, seeds, **data):
-    preset = common.get_preset(preset)
+    preset = presets.get_preset(preset)
     kwargs = preset.config_kwargs(EXPERIMENT, **data)
-    return [common.make_cell(out, common.cell_name("simclr", encoder, augment, f"s{seed}"),
+    return [runner.make_cell(out, runner.cell_name("simclr", encoder, augment, f"s{seed}"),
                              dict(encoder=encoder, augment=augment, seed=seed),
                              **{**kwargs, "method": "simclr", "encoder": encoder,
                                 "augment": augment, "seed": seed})
             for encoder, augment in preset.grid(EXPERIMENT)["rows"]
-            for seed in common.seeds_range(seeds)]
+            for seed in runner.seeds_range(seeds)]
 
 
 def markdown(rows, dataset="this run", note=""):
@@ -40,29 +40,29 @@ def markdown(rows, dataset="this run", note=""):
     for (encoder, augment), tops in values.items():
         paper = PAPER_SC10.get((encoder, augment))
         table.append([encoder.upper(), augment.replace("+", " + "),
-                      common.format_percent(tops), "–" if paper is None else f"{paper:.1f}"])
+                      tables.format_percent(tops), "–" if paper is None else f"{paper:.1f}"])
     header = ["Encoder", "Augmentations", f"top-1 % ({dataset})", "top-1 % (paper, SC-10)"]
     text = "# Table 1: raw signal (1D) vs time-frequency (2D), SimCLR + linear evaluation\n\n"
     if note:
         text += note + "\n\n"
-    return text + common.markdown_table(header, table)
+    return text + tables.markdown_table(header, table)
 
 
 def run(preset="cpu_small", out="results/table1", seeds=1, dataset=None, manual_dir=None,
         data_dir=None, log=print):
     """Trains (or reads back) the six cells and writes `table1.csv` and `table1.md`."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
-    results = common.run_cells(cells(preset, out, seeds, **data), log=log)
+    results = runner.run_cells(cells(preset, out, seeds, **data), log=log)
     rows = [{**cell.keys, "top1": float(result["top1"])} for cell, result in results]
-    csv_path = common.write_csv(os.path.join(out, "table1.csv"), FIELDS, rows)
-    kwargs = common.get_preset(preset).config_kwargs(EXPERIMENT, **data)
-    note = (f"Preset `{preset}`: {common.describe(kwargs, common.seeds_range(seeds))}; "
+    csv_path = tables.write_csv(os.path.join(out, "table1.csv"), FIELDS, rows)
+    kwargs = presets.get_preset(preset).config_kwargs(EXPERIMENT, **data)
+    note = (f"Preset `{preset}`: {tables.describe(kwargs, runner.seeds_range(seeds))}; "
             "mean ± std over seeds when several.")
-    md = common.write_text(os.path.join(out, "table1.md"),
-                           markdown(common.read_csv(csv_path), kwargs["dataset"], note))
+    md = tables.write_text(os.path.join(out, "table1.md"),
+                           markdown(tables.read_csv(csv_path), kwargs["dataset"], note))
     log(f"wrote {csv_path} and {md}")
     return rows
 
 
 if __name__ == "__main__":
-    common.cli(run, "results/table1")
+    cli.cli(run, "results/table1")

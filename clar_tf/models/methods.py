@@ -22,9 +22,7 @@ optimizer's all-reduce SUM yields the global-batch gradient.
 import keras
 import tensorflow as tf
 
-from clar_tf import layers, losses
-from clar_tf.models import resnet
-from clar_tf.models.heads import ProjectionHead
+from clar_tf import losses
 
 
 class TwoViewModel(keras.Model):
@@ -162,43 +160,3 @@ class CLAR(TwoViewModel):
 
 
 METHOD_CLASSES = {"supervised": Supervised, "simclr": SimCLR, "supcon": SupCon, "clar": CLAR}
-
-
-def build_embedder(config, clip_length, sync_batchnorm=False):
-    """Functional model: raw audio `[B, clip_length]` → embedding `[B, 512·width]`.
-
-    For the 2D encoder the Kapre frontend is the first layer, so the saved embedder
-    (`encoder.keras`) takes raw audio like the exported model does. The frontend and the
-    augmentations stay float32 under mixed precision.
-    """
-    audio = keras.Input((clip_length,), name="audio")
-    if config.encoder == "2d":
-        features = layers.Frontend(variant=config.frontend, name="frontend")(audio)
-        encoder = resnet.resnet18_2d(tuple(features.shape[1:]), width=config.width,
-                                     sync_batchnorm=sync_batchnorm)
-        embedding = encoder(features)
-    else:
-        encoder = resnet.resnet18_1d(clip_length, width=config.width,
-                                     sync_batchnorm=sync_batchnorm,
-                                     kernel_size=config.conv1d_kernel_size,
-                                     pool_size=config.conv1d_pool_size)
-        embedding = encoder(audio)
-    return keras.Model(audio, embedding, name=f"embedder_{config.encoder}")
-
-
-def build_model(config, num_classes, clip_length, sync_batchnorm=False):
-    """The training model for `config.method`; call inside the strategy scope."""
-    embedder = build_embedder(config, clip_length, sync_batchnorm)
-    head = ProjectionHead(hidden_units=config.head_hidden_units,
-                          projection_units=config.projection_units,
-                          num_classes=num_classes if config.has_classifier else None,
-                          batchnorm=config.head_batchnorm,
-                          sync_batchnorm=sync_batchnorm, name="head")
-    augmenter = layers.from_spec(config.augment, seed=config.seed)  # float32 by default
-    extra = (dict(ce_weight=config.ce_weight, ce_normalization=config.ce_normalization)
-             if config.method == "clar" else {})
-    model = METHOD_CLASSES[config.method](embedder, head, augmenter,
-                                          temperature=config.temperature,
-                                          name=config.method, **extra)
-    model.build((None, clip_length))
-    return model

@@ -1,0 +1,67 @@
+"""The tf.data pipelines a run reads, built from its `Config`.
+
+`train_batches` is the pre-training input (label fraction, batching, prefetch);
+`eval_datasets` the labeled splits of linear evaluation. Both read through
+`clar_tf.datasets`, which prepares a dataset on first use.
+"""
+import tensorflow as tf
+
+from clar_tf import datasets
+
+
+def dataset_kwargs(config):
+    """The `datasets.info` / `datasets.load` arguments of the training dataset."""
+    return dict(data_dir=config.data_dir, manual_dir=config.manual_dir,
+                clip_length=config.clip_length, unlabeled=config.unlabeled)
+
+
+def train_info(config):
+    """`datasets.info` of the training dataset."""
+    return datasets.info(config.dataset, **dataset_kwargs(config))
+
+
+def train_batches(config, info):
+    """(repeated, shuffled, batched training dataset, steps per epoch).
+
+    Labels outside `config.labeled_fraction` become -1; with `labeled_per_batch` every
+    batch holds that many labeled clips (`datasets.labeled_batches`).
+    """
+    ds = datasets.load(config.dataset, info.train_split, **dataset_kwargs(config))
+    n = info.splits[info.train_split]
+    if n < config.batch_size:
+        raise ValueError(f"batch_size={config.batch_size} is larger than the training split "
+                         f"of dataset={config.dataset} ({n} examples)")
+    if not config.unlabeled:
+        ds = datasets.with_label_fraction(ds, config.labeled_fraction, config.seed,
+                                          stratified=config.stratified)
+    steps = config.steps_per_epoch or n // config.batch_size
+    if config.labeled_per_batch and config.labeled_fraction < 1.0:
+        ds = datasets.labeled_batches(ds, config.batch_size, config.labeled_per_batch,
+                                      config.seed, config.shuffle_buffer)
+    else:
+        ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
+              .repeat().batch(config.batch_size, drop_remainder=True))
+    return ds.prefetch(tf.data.AUTOTUNE), steps
+
+
+def eval_datasets(config, clip_length):
+    """(info, train, test) of the labeled set that linear evaluation uses.
+
+    That is the training dataset itself, or `eval_dataset` when pre-training saw
+    unlabeled audio. Its clips must have the training clip length.
+    """
+    if config.eval_dataset:
+        name = config.eval_dataset
+        kwargs = dict(data_dir=config.data_dir, manual_dir=config.eval_manual_dir,
+                      clip_length=clip_length if name == "folder" else None)
+    else:
+        if config.unlabeled:
+            raise ValueError("an unlabeled dataset needs --eval_dataset (a labeled set) "
+                             "for linear evaluation")
+        kwargs, name = dataset_kwargs(config), config.dataset
+    info = datasets.info(name, **kwargs)
+    if info.clip_length != clip_length:
+        raise ValueError(f"eval_dataset={name} has clips of {info.clip_length} samples but "
+                         f"the encoder was trained on {clip_length}")
+    return (info, datasets.load(name, info.train_split, **kwargs),
+            datasets.load(name, info.test_split, **kwargs))
