@@ -1,13 +1,20 @@
-"""Frozen run configuration, written to `model_dir/config.json`.
+"""Frozen run configuration, written to `model_dir/config.json`, and its flags.
 
 `clar_tf.train` turns absl flags into a `Config`; the TFX `run_fn`, the experiment drivers
 and the tests build one directly and call `clar_tf.train.run(config)`. Defaults are the
 paper's (§3.2): batch 1024, LARS lr 1.0, weight decay 1e-4, 10 warm-up epochs, cosine
 decay, NT-Xent τ = 0.5, 2D ResNet18 on the 3-channel frontend.
+
+The one source of the training flags: `define_flags` derives a flag per field (type,
+default, choices from `CHOICES`, help from `HELP`), `config_from_flags` builds the
+`Config` (whose `__post_init__` is every check), `flagfile_values` reads a flag file.
 """
 import dataclasses
 import json
+import typing
 from typing import Optional
+
+from clar_tf import checks
 
 METHODS = ("supervised", "simclr", "supcon", "clar")
 ENCODERS = ("2d", "1d")
@@ -17,6 +24,15 @@ LR_SCALINGS = ("none", "linear", "sqrt")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 LABELED_METHODS = ("supervised", "supcon", "clar")
 CE_NORMALIZATIONS = ("labeled", "batch")
+# The smallest run that still goes through every stage of `train.run` (seconds on a CPU):
+# the base of the tests' `tiny_config` and of the TFX pipeline's `tiny` preset.
+TINY = dict(width=0.125, augment="FD", batch_size=8, epochs=1, steps_per_epoch=2,
+            warmup_epochs=0.0, learning_rate=0.1, head_hidden_units=16, projection_units=8,
+            linear_eval_epochs=1, verbose=0)
+# Fields whose flag is an enum.
+CHOICES = dict(method=METHODS, encoder=ENCODERS, frontend=FRONTENDS, optimizer=OPTIMIZERS,
+               lr_scaling=LR_SCALINGS, strategy=STRATEGIES,
+               ce_normalization=CE_NORMALIZATIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +90,17 @@ class Config:
     export: bool = True
 
     def __post_init__(self):
-        _check_choice("method", self.method, METHODS)
-        _check_choice("encoder", self.encoder, ENCODERS)
-        _check_choice("frontend", self.frontend, FRONTENDS)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
-        _check_choice("strategy", self.strategy, STRATEGIES)
-        _check_choice("ce_normalization", self.ce_normalization, CE_NORMALIZATIONS)
+        checks.check_choice("method", self.method, METHODS)
+        checks.check_choice("encoder", self.encoder, ENCODERS)
+        checks.check_choice("frontend", self.frontend, FRONTENDS)
+        checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
+        checks.check_choice("strategy", self.strategy, STRATEGIES)
+        checks.check_choice("ce_normalization", self.ce_normalization, CE_NORMALIZATIONS)
+        for name in ("batch_size", "epochs", "head_hidden_units", "projection_units",
+                     "linear_eval_epochs", "linear_eval_batch_size", "conv1d_kernel_size", "conv1d_pool_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if not self.ce_weight >= 0:
             raise ValueError(f"ce_weight must be >= 0. Received: ce_weight={self.ce_weight}")
         if not 0 <= self.labeled_per_batch < self.batch_size:
@@ -100,10 +120,6 @@ class Config:
                              "clips to learn from; use --labeled_fraction > 0, or "
                              "--method=simclr for no labels. Received: "
                              f"labeled_fraction={self.labeled_fraction}")
-        for name in ("batch_size", "epochs", "head_hidden_units", "projection_units",
-                     "linear_eval_epochs", "linear_eval_batch_size", "conv1d_kernel_size", "conv1d_pool_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError("steps_per_epoch must be >= 1 or unset. "
                              f"Received: steps_per_epoch={self.steps_per_epoch}")
@@ -137,9 +153,123 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-def _check_choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}. Received: {name}={value!r}")
+# The help of each field's flag.
+HELP = {
+    "model_dir": ("Output folder (config, checkpoints, logs, encoder.keras, results.json). "
+                  "Re-running resumes."),
+    "dataset": "Dataset name.",  # define_flags lists the names
+    "data_dir": "Where prepared TFDS data lives.",
+    "manual_dir": ("The dataset's published on-disk layout (spoken_digits: generated there "
+                   "when missing)."),
+    "clip_length": "Samples per clip at 16 kHz (folder only).",
+    "unlabeled": ("folder dataset without class folders: all labels -1 (use --method=simclr "
+                  "and --eval_dataset)."),
+    "labeled_fraction": "Fraction of training labels kept (§8); the rest become -1.",
+    "stratified": "Keep the labeled fraction per class.",
+    "labeled_per_batch": ("Labeled clips in every batch when labeled_fraction < 1 (stratified "
+                          "per-batch sampling, §4; the labeled pool is oversampled). 0 = "
+                          "random batches (paper)."),
+    "eval_dataset": "Labeled dataset for linear evaluation (default: the training dataset).",
+    "eval_manual_dir": "manual_dir of --eval_dataset.",
+    "method": "supervised (CE), simclr (NT-Xent), supcon, clar (NT-Xent + CE).",
+    "encoder": "2d: frontend + ResNet18-2D; 1d: ResNet18-1D on the waveform.",
+    "width": "ResNet width multiplier (1.0 = 512-d embeddings).",
+    "frontend": "paper: 16 ms / 8 ms STFT + 128 mel; authors: their code's 2048/128.",
+    "conv1d_kernel_size": "1D ResNet block kernel (authors' code: 9).",
+    "conv1d_pool_size": "1D ResNet stem max-pool (authors' code: 9).",
+    "augment": ("Augmentation chain in the paper's abbreviations joined by +: PS, WN, MN, FD, "
+                "TM, TS, TST ('' = none)."),
+    "head_hidden_units": "Projection head hidden width.",
+    "projection_units": "Projection (contrastive) width.",
+    "head_batchnorm": "BatchNorm in the head (authors' code).",
+    "temperature": "NT-Xent / SupCon temperature τ.",
+    "ce_weight": "CLAR: L = L_CL + ce_weight · L_CE.",
+    "ce_normalization": ("CLAR's CE: labeled = mean over the batch's labeled clips (eq. 4 as "
+                         "written); batch = their sum / batch size."),
+    "init_from": "model_dir of a pretrained run to start from.",
+    "freeze_encoder": "With --init_from: train only the head.",
+    "batch_size": "Global batch size.",
+    "epochs": "Training epochs.",
+    "steps_per_epoch": "Steps per epoch (default: split / batch).",
+    "optimizer": "lars (paper), adam, sgd (momentum 0.9).",
+    "learning_rate": "Base learning rate (before --lr_scaling).",
+    "lr_scaling": "none; linear: lr·B/256; sqrt: lr·sqrt(B).",
+    "weight_decay": "LARS weight decay (biases and BN excluded).",
+    "warmup_epochs": "Linear warm-up epochs before cosine decay.",
+    "strategy": "auto: mirrored when >1 GPU; multi_worker reads TF_CONFIG.",
+    "mixed_precision": "float16 on GPU, bfloat16 on CPU.",
+    "jit_compile": "XLA-compile the train step.",
+    "seed": "Seed for weights, augmentation and label fraction.",
+    "shuffle_buffer": "tf.data shuffle buffer.",
+    "eval_every": "Linear evaluation every N epochs (0 = only at the end).",
+    "linear_eval_epochs": "Epochs of the linear classifier.",
+    "linear_eval_batch_size": "Batch size of linear evaluation.",
+    "verbose": "Keras fit verbosity (0, 1, 2).",
+    "export": "Write the serving SavedModel to model_dir/export/.",
+}
+
+
+def _field_type(field):
+    """bool, int, float or str: the field's type, Optional[T] read as T."""
+    kind = field.type
+    if typing.get_origin(kind) is typing.Union:
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    return kind
+
+
+def define_flags(flag_values=None, dataset_names=None, model_dir_required=True):
+    """Defines an absl flag for every `Config` field, with its default and `HELP`.
+
+    Args:
+      flag_values: the `absl.flags.FlagValues` to define them in (default: FLAGS).
+      dataset_names: the allowed `--dataset` values (an enum then), or None.
+      model_dir_required: whether `--model_dir` must be given.
+    """
+    from absl import flags
+
+    fv = flags.FLAGS if flag_values is None else flag_values
+    choices = dict(CHOICES, **({"dataset": tuple(dataset_names)} if dataset_names else {}))
+    for field in dataclasses.fields(Config):
+        name, help_text = field.name, HELP[field.name]
+        default = None if field.default is dataclasses.MISSING else field.default
+        if name in choices:
+            if name == "dataset":
+                help_text = "Dataset: " + ", ".join(choices[name])
+            flags.DEFINE_enum(name, default, choices[name], help_text, flag_values=fv)
+            continue
+        define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+                  float: flags.DEFINE_float, str: flags.DEFINE_string}[_field_type(field)]
+        define(name, default, help_text, flag_values=fv)
+    if model_dir_required:
+        flags.mark_flag_as_required("model_dir", flag_values=fv)
+
+
+def config_from_flags(flag_values):
+    """Builds the frozen `Config` from parsed flags; a bad value names its flag."""
+    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(Config)}
+    try:
+        return Config(**values)
+    except ValueError as e:
+        raise SystemExit(f"Flag error: {e}") from None
+
+
+def flagfile_values(path):
+    """The `Config` fields a flag file sets, typed as the flags parse them.
+
+    Raises ValueError naming the file for an unknown flag or a bad value.
+    """
+    from absl import flags
+
+    fv = flags.FlagValues()
+    define_flags(fv, model_dir_required=False)
+    try:
+        fv(["flagfile", f"--flagfile={path}"])
+    except flags.UnrecognizedFlagError as e:
+        raise ValueError(f"{path}: --{e.flagname} is not a clar_tf Config field") from None
+    except flags.Error as e:
+        raise ValueError(f"{path}: {e}") from None
+    return {f.name: fv[f.name].value for f in dataclasses.fields(Config)
+            if fv[f.name].present}
 
 
 def _check_augment(spec):

@@ -30,23 +30,17 @@ check that the resulting gradients equal the single-device ones.
 Outside a replica context, or with a single replica, these are the plain single-device
 losses.
 """
-import numbers
 
 import tensorflow as tf
 from keras import ops
+
+from clar_tf import checks
 
 __all__ = ["nt_xent", "supcon", "masked_cross_entropy", "CE_NORMALIZATIONS"]
 
 # Subtracted from the self-similarity logit to drop it from the softmax denominator
 # (SimCLR's LARGE_NUM); logits are bounded by 1/temperature, so exp(-1e9) is exactly 0.
 _LARGE_NUM = 1e9
-
-
-def _check_temperature(temperature):
-    if (not isinstance(temperature, numbers.Real) or isinstance(temperature, bool)
-            or not temperature > 0):
-        raise ValueError(
-            f"`temperature` must be a positive number. Received: temperature={temperature}")
 
 
 def _replica_context():
@@ -118,7 +112,7 @@ def nt_xent(z1, z2, temperature=0.5):
     Returns:
         Scalar float32 loss.
     """
-    _check_temperature(temperature)
+    checks.check_number("temperature", temperature, positive=True)
     if len(z1.shape) != 2 or len(z2.shape) != 2:
         raise ValueError(f"`z1` and `z2` must be [N, D]. Received shapes {z1.shape} "
                          f"and {z2.shape}")
@@ -169,7 +163,7 @@ def supcon(z, labels, temperature=0.5):
     Returns:
         Scalar float32 loss.
     """
-    _check_temperature(temperature)
+    checks.check_number("temperature", temperature, positive=True)
     if len(z.shape) != 3:
         raise ValueError(f"`z` must be [N, V, D]. Received shape {z.shape}")
     z = _l2_normalize(z)

@@ -12,7 +12,6 @@ and `labels.txt`, `export/<version>/` (the serving SavedModel, `clar_tf.export`)
 `results.json`.
 Starting the same command again resumes from the last finished epoch.
 """
-import dataclasses
 import json
 import os
 import time
@@ -159,101 +158,12 @@ def _run(config, lock):
     return result
 
 
-# ---------------------------------------------------------------------------- flags (CLI)
-
-def define_flags():
-    """Defines every `Config` field as an absl flag with help text."""
-    from absl import flags
-
-    d = config_lib.Config
-    f = dataclasses.fields(d)
-    defaults = {x.name: x.default for x in f}
-    flags.DEFINE_string("model_dir", None, "Output folder (config, checkpoints, logs, "
-                        "encoder.keras, results.json). Re-running resumes.", required=True)
-    flags.DEFINE_string("dataset", defaults["dataset"], "Dataset: " + ", ".join(datasets.NAMES))
-    flags.DEFINE_string("data_dir", defaults["data_dir"], "Where prepared TFDS data lives.")
-    flags.DEFINE_string("manual_dir", None, "The dataset's published on-disk layout "
-                        "(spoken_digits: generated there when missing).")
-    flags.DEFINE_integer("clip_length", None, "Samples per clip at 16 kHz (folder only).")
-    flags.DEFINE_bool("unlabeled", False, "folder dataset without class folders: all labels "
-                      "-1 (use --method=simclr and --eval_dataset).")
-    flags.DEFINE_float("labeled_fraction", 1.0, "Fraction of training labels kept (§8); the "
-                       "rest become -1.")
-    flags.DEFINE_bool("stratified", False, "Keep the labeled fraction per class.")
-    flags.DEFINE_integer("labeled_per_batch", 0, "Labeled clips in every batch when "
-                         "labeled_fraction < 1 (stratified per-batch sampling, §4; the "
-                         "labeled pool is oversampled). 0 = random batches (paper).")
-    flags.DEFINE_string("eval_dataset", None, "Labeled dataset for linear evaluation "
-                        "(default: the training dataset).")
-    flags.DEFINE_string("eval_manual_dir", None, "manual_dir of --eval_dataset.")
-    flags.DEFINE_enum("method", defaults["method"], config_lib.METHODS,
-                      "supervised (CE), simclr (NT-Xent), supcon, clar (NT-Xent + CE).")
-    flags.DEFINE_enum("encoder", defaults["encoder"], config_lib.ENCODERS,
-                      "2d: frontend + ResNet18-2D; 1d: ResNet18-1D on the waveform.")
-    flags.DEFINE_float("width", 1.0, "ResNet width multiplier (1.0 = 512-d embeddings).")
-    flags.DEFINE_enum("frontend", defaults["frontend"], config_lib.FRONTENDS,
-                      "paper: 16 ms / 8 ms STFT + 128 mel; authors: their code's 2048/128.")
-    flags.DEFINE_integer("conv1d_kernel_size", 3, "1D ResNet block kernel (authors' code: 9).")
-    flags.DEFINE_integer("conv1d_pool_size", 3, "1D ResNet stem max-pool (authors' code: 9).")
-    flags.DEFINE_string("augment", defaults["augment"], "Augmentation chain in the paper's "
-                        "abbreviations joined by +: PS, WN, MN, FD, TM, TS, TST ('' = none).")
-    flags.DEFINE_integer("head_hidden_units", 512, "Projection head hidden width.")
-    flags.DEFINE_integer("projection_units", 128, "Projection (contrastive) width.")
-    flags.DEFINE_bool("head_batchnorm", False, "BatchNorm in the head (authors' code).")
-    flags.DEFINE_float("temperature", 0.5, "NT-Xent / SupCon temperature τ.")
-    flags.DEFINE_float("ce_weight", 1.0, "CLAR: L = L_CL + ce_weight · L_CE.")
-    flags.DEFINE_enum("ce_normalization", defaults["ce_normalization"],
-                      config_lib.CE_NORMALIZATIONS,
-                      "CLAR's CE: labeled = mean over the batch's labeled clips (eq. 4 as "
-                      "written); batch = their sum / batch size.")
-    flags.DEFINE_string("init_from", None, "model_dir of a pretrained run to start from.")
-    flags.DEFINE_bool("freeze_encoder", False, "With --init_from: train only the head.")
-    flags.DEFINE_integer("batch_size", defaults["batch_size"], "Global batch size.")
-    flags.DEFINE_integer("epochs", defaults["epochs"], "Training epochs.")
-    flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: split / batch).")
-    flags.DEFINE_enum("optimizer", defaults["optimizer"], config_lib.OPTIMIZERS,
-                      "lars (paper), adam, sgd (momentum 0.9).")
-    flags.DEFINE_float("learning_rate", 1.0, "Base learning rate (before --lr_scaling).")
-    flags.DEFINE_enum("lr_scaling", "none", config_lib.LR_SCALINGS,
-                      "none; linear: lr·B/256; sqrt: lr·sqrt(B).")
-    flags.DEFINE_float("weight_decay", 1e-4, "LARS weight decay (biases and BN excluded).")
-    flags.DEFINE_float("warmup_epochs", 10.0, "Linear warm-up epochs before cosine decay.")
-    flags.DEFINE_enum("strategy", "auto", config_lib.STRATEGIES,
-                      "auto: mirrored when >1 GPU; multi_worker reads TF_CONFIG.")
-    flags.DEFINE_bool("mixed_precision", False, "float16 on GPU, bfloat16 on CPU.")
-    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
-    flags.DEFINE_integer("seed", 0, "Seed for weights, augmentation and label fraction.")
-    flags.DEFINE_integer("shuffle_buffer", 10000, "tf.data shuffle buffer.")
-    flags.DEFINE_integer("eval_every", 0, "Linear evaluation every N epochs (0 = only at the "
-                         "end).")
-    flags.DEFINE_integer("linear_eval_epochs", 100, "Epochs of the linear classifier.")
-    flags.DEFINE_integer("linear_eval_batch_size", 256, "Batch size of linear evaluation.")
-    flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (0, 1, 2).")
-    flags.DEFINE_bool("export", True, "Write the serving SavedModel to model_dir/export/.")
-    flags.register_validator("labeled_fraction", lambda v: 0.0 <= v <= 1.0,
-                             "--labeled_fraction must be in [0, 1]")
-    flags.register_validator("dataset", lambda v: v in datasets.NAMES,
-                             "--dataset must be one of " + ", ".join(datasets.NAMES))
-    for name in ("batch_size", "epochs"):
-        flags.register_validator(name, lambda v: v >= 1, f"--{name} must be >= 1")
-
-
-def config_from_flags(flag_values):
-    """Builds the frozen `Config` from parsed flags; a bad value names its flag."""
-    names = [f.name for f in dataclasses.fields(config_lib.Config)]
-    values = {n: flag_values[n].value for n in names}
-    try:
-        return config_lib.Config(**values)
-    except ValueError as e:
-        raise SystemExit(f"Flag error: {e}") from None
-
-
 def main(argv):
     from absl import flags
 
     if len(argv) > 1:
         raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    config = config_from_flags(flags.FLAGS)
+    config = config_lib.config_from_flags(flags.FLAGS)
     try:
         run(config)
     except (ValueError, OSError) as e:  # user errors and a failed checkpoint write
@@ -263,5 +173,5 @@ def main(argv):
 if __name__ == "__main__":
     from absl import app
 
-    define_flags()
+    config_lib.define_flags(dataset_names=datasets.NAMES)
     app.run(main)

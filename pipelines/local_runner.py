@@ -7,18 +7,16 @@
 ML Metadata to `<pipeline_root>/metadata.sqlite`, blessed SavedModels to
 `--serving_dir/<unix time>/`. Presets (--preset) are Trainer configs:
 
-* `tiny`: a seconds-long run for CI (width 0.125, 2 steps, 1 epoch);
+* `tiny`: a seconds-long run for CI (`clar_tf.config.TINY`: width 0.125, 2 steps, 1 epoch);
 * `smoke`, `demo`: `configs/smoke.flags`, `configs/demo.flags` (their dataset and
   paths are ignored: the pipeline decides those);
 * `none`: clar_tf's defaults (the paper's; needs --train_config to be practical).
 
 `--train_config='{"epochs": 5}'` overrides preset fields (JSON of clar_tf Config fields).
 """
-import dataclasses
 import json
 import os
 import sys
-import typing
 
 from absl import app, flags
 
@@ -30,9 +28,7 @@ from clar_tf import config as config_lib  # noqa: E402
 
 PRESETS = ("tiny", "smoke", "demo", "none")
 # The CI preset: the smallest model that still runs every stage of clar_tf.train.run.
-TINY = dict(method="clar", encoder="2d", width=0.125, augment="FD+TM", batch_size=16,
-            epochs=1, steps_per_epoch=2, warmup_epochs=0.0, head_hidden_units=32,
-            projection_units=16, linear_eval_epochs=1, shuffle_buffer=256, verbose=2)
+TINY = dict(config_lib.TINY, shuffle_buffer=256, verbose=2)
 # Flag-file fields that the pipeline sets from its own arguments.
 _PIPELINE_FIELDS = ("dataset", "manual_dir", "data_dir", "model_dir")
 
@@ -53,37 +49,10 @@ flags.DEFINE_float("accuracy_threshold", 0.5, "Least linear-eval top-1 that push
 flags.DEFINE_bool("enable_cache", False, "Reuse outputs of unchanged components.")
 
 
-def _parse_value(field, text):
-    """A flag-file string as the Config field's type (bool, int, float, str, Optional)."""
-    kind = field.type
-    if typing.get_origin(kind) is typing.Union:  # Optional[T]
-        kind = next(t for t in typing.get_args(kind) if t is not type(None))
-    if kind is bool:
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"--{field.name} must be a bool. Received: {text!r}")
-        return text.lower() in ("true", "1")
-    return kind(text)
-
-
 def flagfile_config(path):
     """The Config fields set in a clar_tf flag file, minus dataset and paths."""
-    fields = {f.name: f for f in dataclasses.fields(config_lib.Config)}
-    values = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            name, sep, text = line.lstrip("-").partition("=")
-            if not sep and name.startswith("no") and name[2:] in fields:
-                name, text = name[2:], "false"
-            elif not sep:
-                text = "true"
-            if name not in fields:
-                raise ValueError(f"{path}: --{name} is not a clar_tf Config field")
-            if name not in _PIPELINE_FIELDS:
-                values[name] = _parse_value(fields[name], text)
-    return values
+    return {name: value for name, value in config_lib.flagfile_values(path).items()
+            if name not in _PIPELINE_FIELDS}
 
 
 def preset_config(preset, overrides_json=None):

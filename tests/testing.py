@@ -36,17 +36,13 @@ def assert_layer_roundtrip(layer, inputs, *, training=False, atol=1e-6):
 
 
 def tiny_config(model_dir, manual_dir, data_dir, **overrides):
-    """A `Config` for a seconds-long run on the spoken digits (width 0.125, batch 8, one
-    epoch of two steps, small head): the trained model the end-to-end tests export,
-    embed and evaluate. `overrides` replace any field."""
+    """A `Config` for a seconds-long run on the spoken digits (`config.TINY`: width 0.125,
+    batch 8, one epoch of two steps, small head): the trained model the end-to-end tests
+    export, embed and evaluate. `overrides` replace any field."""
     from clar_tf import config as config_lib
-    values = dict(model_dir=str(model_dir), dataset="spoken_digits",
-                  manual_dir=str(manual_dir), data_dir=str(data_dir), width=0.125,
-                  augment="FD", batch_size=8, epochs=1, steps_per_epoch=2, warmup_epochs=0,
-                  learning_rate=0.1, head_hidden_units=16, projection_units=8,
-                  linear_eval_epochs=1, verbose=0)
-    values.update(overrides)
-    return config_lib.Config(**values)
+    return config_lib.Config(**{**config_lib.TINY, **dict(
+        model_dir=str(model_dir), dataset="spoken_digits", manual_dir=str(manual_dir),
+        data_dir=str(data_dir)), **overrides})
 
 
 def spoken_digits(root, clips_per_word):

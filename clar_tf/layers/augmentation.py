@@ -1,14 +1,12 @@
-"""The base of the augmentation layers: seeded per-example draws, the two-step API, the
-nested-XLA execution, and the argument checks they share.
+"""The base of the augmentation layers: seeded per-example draws, the two-step API and
+the nested-XLA execution.
 
 See `clar_tf.layers` for the layers themselves and the paper's abbreviations.
 """
-import math
-
 import keras
-import numpy as np
 import tensorflow as tf
 
+from clar_tf import checks
 from clar_tf.audio import dsp, xla
 
 PACKAGE = "clar_tf"  # registered names: "clar_tf>ClassName"
@@ -21,27 +19,6 @@ def randint(gen, batch_size, low, high):
     u = keras.random.uniform((batch_size,), seed=gen)
     k = tf.floor(low + u * (high - low + 1.0))
     return tf.cast(tf.minimum(k, high), tf.int32)
-
-
-
-def check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. "
-                         f"Received: {name}={value!r}")
-
-
-def check_range(low_name, low, high_name, high, lower=None, upper=None):
-    for name, v in ((low_name, low), (high_name, high)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(v):
-            raise ValueError(f"`{name}` must be a finite number. Received: {name}={v!r}")
-    if low > high:
-        raise ValueError(f"`{low_name}` must be <= `{high_name}`. "
-                         f"Received: {low_name}={low}, {high_name}={high}")
-    if lower is not None and low < lower:
-        raise ValueError(f"`{low_name}` must be >= {lower}. Received: {low_name}={low}")
-    if upper is not None and high > upper:
-        raise ValueError(f"`{high_name}` must be <= {upper}. Received: {high_name}={high}")
 
 
 
@@ -73,12 +50,9 @@ class Augmentation(keras.layers.Layer):
         # given, stay float32 under a global mixed-precision policy.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        check_range("p", p, "p", p, lower=0.0, upper=1.0)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        if not isinstance(jit_compile, bool):
-            raise ValueError(f"`jit_compile` must be a bool. "
-                             f"Received: jit_compile={jit_compile!r}")
+        checks.check_range("p", p, "p", p, lower=0.0, upper=1.0)
+        checks.check_seed(seed)
+        checks.check_bool("jit_compile", jit_compile)
         self.p = p
         self.seed = seed
         self.jit_compile = jit_compile

@@ -1,6 +1,7 @@
 """Augmentation chains from the paper's abbreviations (`from_spec("FD+TM+TS")`)."""
 import keras
 
+from clar_tf import checks
 from clar_tf.layers.augmentation import PACKAGE
 from clar_tf.layers.noise import MixedNoise, WhiteNoise
 from clar_tf.layers.temporal import Fade, TimeMask, TimeShift
@@ -51,8 +52,7 @@ class Chain(keras.layers.Layer):
     def __init__(self, layers=(), seed=None, **kwargs):
         kwargs.setdefault("dtype", "float32")  # as `Augmentation`: float32 under mixed precision
         super().__init__(**kwargs)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        checks.check_seed(seed)
         self.seed = seed
         if isinstance(layers, str):
             self.spec = layers

@@ -61,6 +61,7 @@ import kapre
 import numpy as np
 import tensorflow as tf
 
+from clar_tf import checks
 from clar_tf.audio import xla
 
 VARIANTS = ("paper", "authors")
@@ -152,27 +153,14 @@ class Frontend(keras.layers.Layer):
         # float32 under a global mixed-precision policy.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if (not isinstance(sample_rate, int) or isinstance(sample_rate, bool)
-                or sample_rate <= 0):
-            raise ValueError(f"`sample_rate` must be a positive int. "
-                             f"Received: sample_rate={sample_rate}")
-        if variant not in VARIANTS:
-            raise ValueError(f"`variant` must be one of {VARIANTS}. "
-                             f"Received: variant={variant}")
-        for arg, value in (("win_ms", win_ms), ("hop_ms", hop_ms)):
-            if value is not None and not value > 0:
-                raise ValueError(f"`{arg}` must be positive or None. Received: {arg}={value}")
-        if not isinstance(n_mels, int) or n_mels <= 0:
-            raise ValueError(f"`n_mels` must be a positive int. Received: n_mels={n_mels}")
-        if not isinstance(center, bool):
-            raise ValueError(f"`center` must be a bool. Received: center={center}")
-        if amin is not None and not amin > 0:
-            raise ValueError(f"`amin` must be positive or None. Received: amin={amin}")
-        if top_db is not None and not top_db > 0:
-            raise ValueError(f"`top_db` must be positive or None. Received: top_db={top_db}")
-        if not isinstance(jit_compile, bool):
-            raise ValueError(f"`jit_compile` must be a bool. "
-                             f"Received: jit_compile={jit_compile!r}")
+        checks.check_int("sample_rate", sample_rate)
+        checks.check_choice("variant", variant, VARIANTS)
+        for arg, value in (("win_ms", win_ms), ("hop_ms", hop_ms), ("amin", amin),
+                           ("top_db", top_db)):
+            checks.check_number(arg, value, positive=True, allow_none=True)
+        checks.check_int("n_mels", n_mels)
+        checks.check_bool("center", center)
+        checks.check_bool("jit_compile", jit_compile)
 
         # The user's arguments, kept for get_config.
         self.sample_rate = sample_rate

@@ -3,8 +3,9 @@ noise (MN), each at a signal-to-noise ratio drawn per example."""
 import keras
 import tensorflow as tf
 
+from clar_tf import checks
 from clar_tf.audio import dsp
-from clar_tf.layers.augmentation import PACKAGE, Augmentation, check_range, randint
+from clar_tf.layers.augmentation import PACKAGE, Augmentation, randint
 
 
 def rms(x):
@@ -33,7 +34,7 @@ class WhiteNoise(Augmentation):
 
     def __init__(self, min_snr_db=0.0, max_snr_db=40.0, **kwargs):
         super().__init__(**kwargs)
-        check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
+        checks.check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
         self.min_snr_db = min_snr_db
         self.max_snr_db = max_snr_db
 
@@ -75,13 +76,8 @@ class MixedNoise(Augmentation):
     def __init__(self, min_snr_db=0.0, max_snr_db=40.0, colors=("white", "pink", "brown"),
                  **kwargs):
         super().__init__(**kwargs)
-        check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
-        if isinstance(colors, str):
-            colors = [colors]
-        colors = list(colors)
-        if not colors or any(c not in _NOISE_EXPONENT for c in colors):
-            raise ValueError(f"`colors` must be a non-empty list of {list(NOISE_COLORS)}. "
-                             f"Received: colors={colors}")
+        checks.check_range("min_snr_db", min_snr_db, "max_snr_db", max_snr_db)
+        colors = checks.check_names("colors", colors, NOISE_COLORS)
         self.min_snr_db = min_snr_db
         self.max_snr_db = max_snr_db
         self.colors = colors

@@ -5,8 +5,9 @@ import math
 import keras
 import tensorflow as tf
 
+from clar_tf import checks
 from clar_tf.audio import dsp
-from clar_tf.layers.augmentation import PACKAGE, Augmentation, check_range, randint
+from clar_tf.layers.augmentation import PACKAGE, Augmentation, randint
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -22,7 +23,7 @@ class TimeShift(Augmentation):
 
     def __init__(self, max_fraction=0.5, **kwargs):
         super().__init__(**kwargs)
-        check_range("max_fraction", max_fraction, "max_fraction", max_fraction, 0.0, 1.0)
+        checks.check_range("max_fraction", max_fraction, "max_fraction", max_fraction, 0.0, 1.0)
         self.max_fraction = max_fraction
 
     def _sample(self, batch_size, length):
@@ -98,13 +99,8 @@ class Fade(Augmentation):
     def __init__(self, min_fraction=0.0, max_fraction=0.5,
                  shapes=("linear", "logarithmic", "exponential"), **kwargs):
         super().__init__(**kwargs)
-        check_range("min_fraction", min_fraction, "max_fraction", max_fraction, 0.0, 1.0)
-        if isinstance(shapes, str):
-            shapes = [shapes]
-        shapes = list(shapes)
-        if not shapes or any(s not in _FADES for s in shapes):
-            raise ValueError(f"`shapes` must be a non-empty list of {list(FADE_SHAPES)}. "
-                             f"Received: shapes={shapes}")
+        checks.check_range("min_fraction", min_fraction, "max_fraction", max_fraction, 0.0, 1.0)
+        shapes = checks.check_names("shapes", shapes, FADE_SHAPES)
         self.min_fraction = min_fraction
         self.max_fraction = max_fraction
         self.shapes = shapes
@@ -164,10 +160,9 @@ class TimeMask(Augmentation):
     def __init__(self, min_fraction=0.0, max_fraction=0.125, fill="noise", noise_std=0.01,
                  **kwargs):
         super().__init__(**kwargs)
-        check_range("min_fraction", min_fraction, "max_fraction", max_fraction, 0.0, 1.0)
-        if fill not in ("noise", "zeros"):
-            raise ValueError(f"`fill` must be 'noise' or 'zeros'. Received: fill={fill!r}")
-        check_range("noise_std", noise_std, "noise_std", noise_std, lower=0.0)
+        checks.check_range("min_fraction", min_fraction, "max_fraction", max_fraction, 0.0, 1.0)
+        checks.check_choice("fill", fill, ("noise", "zeros"))
+        checks.check_range("noise_std", noise_std, "noise_std", noise_std, lower=0.0)
         self.min_fraction = min_fraction
         self.max_fraction = max_fraction
         self.fill = fill

@@ -5,8 +5,9 @@ import math
 import keras
 import tensorflow as tf
 
+from clar_tf import checks
 from clar_tf.audio import dsp
-from clar_tf.layers.augmentation import PACKAGE, Augmentation, check_int, check_range
+from clar_tf.layers.augmentation import PACKAGE, Augmentation
 
 
 class _VocoderAugmentation(Augmentation):
@@ -15,8 +16,8 @@ class _VocoderAugmentation(Augmentation):
 
     def __init__(self, n_fft=512, hop_length=128, **kwargs):
         super().__init__(**kwargs)
-        check_int("n_fft", n_fft, 4)
-        check_int("hop_length", hop_length, 1)
+        checks.check_int("n_fft", n_fft, 4)
+        checks.check_int("hop_length", hop_length, 1)
         if hop_length > n_fft // 2:
             raise ValueError("`hop_length` must be <= n_fft // 2. "
                              f"Received: n_fft={n_fft}, hop_length={hop_length}")
@@ -70,7 +71,7 @@ class TimeStretch(_VocoderAugmentation):
     def __init__(self, min_rate=0.5, max_rate=1.5, n_fft=512, hop_length=128, fit="crop",
                  **kwargs):
         super().__init__(n_fft=n_fft, hop_length=hop_length, **kwargs)
-        check_range("min_rate", min_rate, "max_rate", max_rate)
+        checks.check_range("min_rate", min_rate, "max_rate", max_rate)
         if min_rate <= 0:
             raise ValueError(f"`min_rate` must be > 0. Received: min_rate={min_rate}, "
                              f"max_rate={max_rate}")
@@ -110,7 +111,7 @@ class PitchShift(_VocoderAugmentation):
     def __init__(self, min_semitones=-15.0, max_semitones=15.0, n_fft=512, hop_length=128,
                  **kwargs):
         super().__init__(n_fft=n_fft, hop_length=hop_length, **kwargs)
-        check_range("min_semitones", min_semitones, "max_semitones", max_semitones)
+        checks.check_range("min_semitones", min_semitones, "max_semitones", max_semitones)
         self.min_semitones = min_semitones
         self.max_semitones = max_semitones
 

@@ -17,13 +17,7 @@ that remain: here dense3 always has a bias (the authors' classifier has none).
 """
 import keras
 
-
-def _check_units(arg, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{arg}` must be a positive int{' or None' if allow_none else ''}. "
-                         f"Received: {arg}={value}")
+from clar_tf import checks
 
 
 @keras.saving.register_keras_serializable(package="clar_tf")
@@ -45,14 +39,11 @@ class ProjectionHead(keras.layers.Layer):
     def __init__(self, hidden_units=512, projection_units=128, num_classes=None,
                  batchnorm=False, sync_batchnorm=False, **kwargs):
         super().__init__(**kwargs)
-        _check_units("hidden_units", hidden_units)
-        _check_units("projection_units", projection_units)
-        _check_units("num_classes", num_classes, allow_none=True)
-        if not isinstance(batchnorm, bool):
-            raise ValueError(f"`batchnorm` must be a bool. Received: batchnorm={batchnorm}")
-        if not isinstance(sync_batchnorm, bool):
-            raise ValueError(f"`sync_batchnorm` must be a bool. "
-                             f"Received: sync_batchnorm={sync_batchnorm}")
+        checks.check_int("hidden_units", hidden_units)
+        checks.check_int("projection_units", projection_units)
+        checks.check_int("num_classes", num_classes, allow_none=True)
+        checks.check_bool("batchnorm", batchnorm)
+        checks.check_bool("sync_batchnorm", sync_batchnorm)
         self.hidden_units = hidden_units
         self.projection_units = projection_units
         self.num_classes = num_classes

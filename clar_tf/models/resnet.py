@@ -34,6 +34,7 @@ under a `tf.distribute` strategy (Keras' own path).
 """
 import keras
 
+from clar_tf import checks
 from clar_tf.models.batchnorm import FusedBatchNormalization
 
 _STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
@@ -45,18 +46,10 @@ def _channels(base, width):
 
 
 def _check_common(width, sync_batchnorm, name):
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"`width` must be a positive number. Received: width={width}")
-    if not isinstance(sync_batchnorm, bool):
-        raise ValueError(f"`sync_batchnorm` must be a bool. "
-                         f"Received: sync_batchnorm={sync_batchnorm}")
+    checks.check_number("width", width, positive=True)
+    checks.check_bool("sync_batchnorm", sync_batchnorm)
     if not isinstance(name, str) or not name:
-        raise ValueError(f"`name` must be a non-empty string. Received: name={name}")
-
-
-def _check_odd(arg, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value % 2 == 0:
-        raise ValueError(f"`{arg}` must be a positive odd int. Received: {arg}={value}")
+        raise ValueError(f"`name` must be a non-empty string. Received: name={name!r}")
 
 
 class _Ops:
@@ -168,13 +161,9 @@ def resnet18_1d(input_length, width=1.0, sync_batchnorm=False, kernel_size=3, po
         A functional `keras.Model`.
     """
     _check_common(width, sync_batchnorm, name)
-    if input_length is not None and (isinstance(input_length, bool)
-                                     or not isinstance(input_length, int)
-                                     or input_length < 1):
-        raise ValueError(f"`input_length` must be a positive int or None. "
-                         f"Received: input_length={input_length}")
-    _check_odd("kernel_size", kernel_size)
-    _check_odd("pool_size", pool_size)
+    checks.check_int("input_length", input_length, allow_none=True)
+    checks.check_int("kernel_size", kernel_size, odd=True)
+    checks.check_int("pool_size", pool_size, odd=True)
     inputs = keras.Input((input_length,), name="audio")
     x = keras.layers.Reshape((-1, 1), name="add_channel")(inputs)
     outputs = _resnet18_body(_Ops(1, sync_batchnorm), x, width,

@@ -1,0 +1,71 @@
+"""Argument checks shared by the layers, models, losses and `Config`.
+
+Each raises ValueError naming the argument and echoing the value as Keras does:
+"`name` must be ... Received: name=value". Bools are not accepted as numbers.
+"""
+import math
+import numbers
+
+
+def _received(name, value):
+    return f"Received: {name}={value!r}"
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. {_received(name, value)}")
+
+
+def check_int(name, value, minimum=1, allow_none=False, odd=False):
+    """An int >= `minimum` (odd with `odd`), or None with `allow_none`."""
+    if value is None and allow_none:
+        return
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
+            or (odd and value % 2 == 0)):
+        kind = (f"an {'odd ' if odd else ''}int >= {minimum}"
+                + (" or None" if allow_none else ""))
+        raise ValueError(f"`{name}` must be {kind}. {_received(name, value)}")
+
+
+def check_number(name, value, positive=False, allow_none=False):
+    """A finite real number (> 0 with `positive`), or None with `allow_none`."""
+    if value is None and allow_none:
+        return
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or (positive and not value > 0)):
+        kind = ("a positive" if positive else "a finite") + " number"
+        raise ValueError(f"`{name}` must be {kind}{' or None' if allow_none else ''}. "
+                         f"{_received(name, value)}")
+
+
+def check_range(low_name, low, high_name, high, lower=None, upper=None):
+    """Finite numbers with low <= high, inside [lower, upper] where those are given."""
+    check_number(low_name, low)
+    check_number(high_name, high)
+    if low > high:
+        raise ValueError(f"`{low_name}` must be <= `{high_name}`. "
+                         f"Received: {low_name}={low}, {high_name}={high}")
+    if lower is not None and low < lower:
+        raise ValueError(f"`{low_name}` must be >= {lower}. Received: {low_name}={low}")
+    if upper is not None and high > upper:
+        raise ValueError(f"`{high_name}` must be <= {upper}. Received: {high_name}={high}")
+
+
+def check_seed(seed):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"`seed` must be an int or None. {_received('seed', seed)}")
+
+
+def check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(str, allowed))}. "
+                         f"{_received(name, value)}")
+
+
+def check_names(name, values, allowed):
+    """A name or list of names, each in `allowed`, at least one; returns them as a list."""
+    values = [values] if isinstance(values, str) else list(values)
+    if not values or any(v not in allowed for v in values):
+        raise ValueError(f"`{name}` must be a non-empty list of {list(allowed)}. "
+                         f"Received: {name}={values}")
+    return values
