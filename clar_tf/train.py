@@ -3,13 +3,12 @@
     python -m clar_tf.train --flagfile=configs/demo.flags
     python -m clar_tf.train --flagfile=configs/sc10.flags --manual_dir=/data/speech_commands
 
-This is the only module that reads flags. `run(config)` is what the TFX `run_fn`, the
+The flags are derived from `Config` (`config.define_flags`); this module's `main` is
+the only training code that reads them. `run(config)` is what the TFX `run_fn`, the
 experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
-backup (`backup/`), TensorBoard logs (`logs/`), `train_log.csv`, `linear_eval.csv` (the
-Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding),
-`inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.json`
-and `labels.txt`, `export/<version>/` (the serving SavedModel, `clar_tf.export`) and
-`results.json`.
+backup, TensorBoard logs, `train_log.csv`, `linear_eval.csv` (the Fig. 5 curve when
+`--eval_every` > 0), `encoder.keras`, `inference.keras`, the labels, `export/<version>/`
+(the serving SavedModel) and `results.json`: the layout is `clar_tf.run_dir`'s.
 Starting the same command again resumes from the last finished epoch.
 """
 import json
