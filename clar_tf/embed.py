@@ -43,7 +43,7 @@ import tensorflow as tf
 
 from clar_tf import export, run_dir
 from clar_tf.audio import io as audio_io
-from clar_tf.models import saved
+from clar_tf.models import loading
 
 BATCH_SIZE = 64
 
@@ -129,7 +129,7 @@ def load(path, batch_size=BATCH_SIZE):
         raise ValueError(f"Model path must be a folder. Received: path={path}")
     encoder_path = run_dir.path(path, run_dir.ENCODER)
     if os.path.exists(encoder_path) and os.path.exists(run_dir.path(path, run_dir.CONFIG)):
-        encoder = saved.load_model(encoder_path)
+        encoder = loading.load_model(encoder_path)
         clip_length = int(encoder.inputs[0].shape[1])
         fn = tf.function(lambda x: tf.cast(encoder(x, training=False), tf.float32),
                          input_signature=[tf.TensorSpec([None, clip_length], tf.float32)])

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from clar_tf import input_pipeline, run_dir
-from clar_tf.models import saved
+from clar_tf.models import loading
 
 MIN_STEPS = 2000
 
@@ -158,7 +158,7 @@ def main(argv):
     if not os.path.exists(encoder_path):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
     try:
-        embedder = saved.load_model(encoder_path)
+        embedder = loading.load_model(encoder_path)
         result = linear_evaluation(config, embedder)
     except (ValueError, OSError) as e:  # user errors name their flag or file
         raise SystemExit(f"error: {e}") from None

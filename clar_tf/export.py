@@ -63,7 +63,7 @@ import tensorflow as tf
 
 from clar_tf import layers, run_dir
 from clar_tf.audio import io as audio_io
-from clar_tf.models import saved
+from clar_tf.models import loading
 
 
 _AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
@@ -200,7 +200,7 @@ def export_saved_model(model_dir, export_dir, version=None):
         raise ValueError(f"version must be a positive int. Received: version={version!r}")
     if version in existing:
         raise ValueError(f"{export_dir}/{version} exists already; choose another version")
-    inference = saved.load_model(path)
+    inference = loading.load_model(path)
     # No XLA-compiled functions in the SavedModel (TF Serving builds and other loaders
     # need not carry XLA): the frontend's channels run as plain ops there.
     for layer in inference._flatten_layers():

@@ -35,11 +35,11 @@ def _recompute(model_dir):
     """Linear evaluation of the run's encoder, as clar_tf.train.run does it."""
     from clar_tf import config as config_lib
     from clar_tf import evaluate
-    from clar_tf.models import saved
+    from clar_tf.models import loading
 
     with open(run_dir.path(model_dir, run_dir.CONFIG)) as f:
         config = config_lib.Config.from_json(f.read())
-    embedder = saved.load_model(run_dir.path(model_dir, run_dir.ENCODER))
+    embedder = loading.load_model(run_dir.path(model_dir, run_dir.ENCODER))
     return evaluate.linear_evaluation(config, embedder)
 
 

@@ -373,8 +373,8 @@ def test_xla_matches_graph(code):
     x = tf.constant(_noise(3, 8000))
     params = layer.sample_params(3, 8000)
     graph = tf.function(layer.augment)(x, params).numpy()
-    xla = tf.function(layer.augment, jit_compile=True)(x, params).numpy()
-    assert np.linalg.norm(xla - graph) / np.linalg.norm(graph) < 1e-4
+    compiled = tf.function(layer.augment, jit_compile=True)(x, params).numpy()
+    assert np.linalg.norm(compiled - graph) / np.linalg.norm(graph) < 1e-4
 
 
 @pytest.mark.parametrize("code", list(LAYERS))

@@ -6,7 +6,7 @@ augmentation chain and projection head), the optimizer, and the weights of `init
 import keras
 
 from clar_tf import layers, optim, run_dir
-from clar_tf.models import methods, resnet, saved
+from clar_tf.models import loading, methods, resnet
 from clar_tf.models.heads import ProjectionHead
 
 
@@ -73,7 +73,7 @@ def init_from(config, model, clip_length):
         if source.get(key) != getattr(config, key):
             raise ValueError(f"init_from={config.init_from} has {key}={source.get(key)!r}, "
                              f"this run has {key}={getattr(config, key)!r}")
-    pretrained = saved.load_model(run_dir.path(config.init_from, run_dir.ENCODER))
+    pretrained = loading.load_model(run_dir.path(config.init_from, run_dir.ENCODER))
     if int(pretrained.inputs[0].shape[1]) != clip_length:
         raise ValueError(f"init_from={config.init_from} takes clips of "
                          f"{pretrained.inputs[0].shape[1]} samples, this run {clip_length}")
