@@ -13,8 +13,9 @@ Each module documents the layout it expects in `manual_dir`. Preparation runs on
 decoded, resampled to 16 kHz and padded/clipped by `audio_io`, and stored as 16-bit PCM
 (builder version 2.0.0; see `base`), so epochs read ready tensors; `load` returns
 float32 q / 32768 as before. A data_dir that holds only a float32 preparation (version
-1.0.0, clar_tf before int16 storage) is read as it is, with a note. `spoken_digits` needs no download: when its manual_dir
-(default `<data_dir>/downloads/manual/spoken_digits`) lacks the layout, `clar_tf.demo_data`
+1.0.0, clar_tf before int16 storage) is read as it is, with a note. `spoken_digits`
+needs no download: when its manual_dir (default
+`<data_dir>/downloads/manual/spoken_digits`) lacks the layout, `clar_tf.demo_data`
 writes it there first. The `folder` dataset's test split is its train split.
 
 Preparing at scale with Apache Beam, the TFDS way: by default one process decodes every

@@ -7,9 +7,9 @@ Subclasses list `(key, path, label)` items per split in `_split_generators` and 
 `{split: self._generate_examples(items, split)}`.
 
 Storage (version 2.0.0): the float32 waveform x from `audio_io` is stored as 16-bit PCM,
-q = clip(rint(x * 32768), -32768, 32767), as raw little-endian bytes (2 bytes a sample,
-half of float32); `float_decoders()` turns it back into float32 q / 32768 in [-1, 1)
-when read. 32768 is libsndfile's scale for 16-bit PCM, so a 16-bit source at 16 kHz
+q = clip(rint(x * 32768), -32768, 32767), as raw bytes (TFDS's `Encoding.BYTES`: 2
+bytes a sample, half of float32); `float_decoders()` turns it back into float32
+q / 32768 in [-1, 1) when read. 32768 is libsndfile's scale for 16-bit PCM, so a 16-bit source at 16 kHz
 (Speech Commands, NSynth) comes back bit-exactly as `audio_io` decoded it; resampled or
 mixed audio is quantised after resampling, an error of at most 2**-16. Samples outside
 [-1, 1] (float sources, resampling overshoot) saturate, and each such file is logged and
@@ -171,12 +171,12 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder):
         audio = audio_io.pad_or_clip(audio, self.builder_config.clip_length)
         clipped = 0
         if self.storage == "int16":
-            peak = float(np.max(np.abs(audio)))
-            audio, clipped = to_pcm16(audio)
+            pcm, clipped = to_pcm16(audio)
             if clipped:
                 logging.warning("Clipped %d samples of %s to [-1, 1] for int16 storage "
                                 "(peak %.4f after decoding and resampling)", clipped,
-                                path, peak)
+                                path, float(np.max(np.abs(audio))))
+            audio = pcm
         return [(key, {"audio": audio, "label": label})], bool(clipped)
 
     def _example(self, item):
