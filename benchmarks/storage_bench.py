@@ -15,7 +15,9 @@ speech), prepares it as `sc35` with both storages, and prints for each:
              `tf.random` audio (`Dataset.from_tensors(...).repeat()`), interleaved
              rounds in this process; the ratio is (input pipeline + step) / step,
              target ≤ 1.05. Also the process CPU seconds per step (the pipeline's
-             threads included), which moves far less than wall time on shared cores
+             threads included), which moves far less than wall time on shared cores,
+             and the serial bound 1 + (pipeline CPU s per batch) / (synthetic step s):
+             the ratio if the pipeline overlapped nothing and ran on the step's cores
 
 then extrapolates disk size and prepare time to NSynth (305,979 clips × 4 s) and
 Speech Commands sc35 (105,829 clips × 1 s) by audio seconds.
@@ -132,15 +134,16 @@ def pipeline(cfg):
     return train_lib._train_pipeline(cfg, info)[0]
 
 
-def pipeline_clips_per_s(cfg, seconds):
-    """Clips/s out of the input pipeline alone, after the shuffle buffer has filled."""
+def pipeline_rate(cfg, seconds):
+    """(clips/s, process CPU seconds per clip) out of the input pipeline alone, after
+    the shuffle buffer has filled."""
     it = iter(pipeline(cfg))
     for _ in range(3):
         next(it)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         n += int(next(it)["audio"].shape[0])
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (time.process_time() - c0) / n
 
 
 def step_times(args, sources):
@@ -243,9 +246,10 @@ def main(argv=None):
               f"{size / 1e6:.0f} MB on disk", flush=True)
     for storage in STORAGES:
         cfg = make_config(args, os.path.join(args.work, f"data_{storage}"), corpus)
-        rate = pipeline_clips_per_s(cfg, args.pipeline_seconds)
-        results[storage]["pipeline_clips_per_s"] = rate
-        print(f"{storage}: input pipeline alone {rate:,.0f} clips/s", flush=True)
+        rate, cpu = pipeline_rate(cfg, args.pipeline_seconds)
+        results[storage].update(pipeline_clips_per_s=rate, pipeline_cpu_ms_per_clip=cpu * 1e3)
+        print(f"{storage}: input pipeline alone {rate:,.0f} clips/s, "
+              f"{cpu * 1e3:.3f} CPU ms/clip", flush=True)
 
     if not args.no_step:
         cfgs = {s: make_config(args, os.path.join(args.work, f"data_{s}"), corpus)
@@ -260,22 +264,28 @@ def main(argv=None):
             wall, cpu = medians[s]
             results[s].update(step_s=wall, step_ratio=wall / medians["synthetic"][0],
                               step_cpu_s=cpu, step_cpu_ratio=cpu / medians["synthetic"][1])
+            # Worst case, no overlap at all: a batch's pipeline CPU time added to the step.
+            batch_s = results[s]["pipeline_cpu_ms_per_clip"] * 1e-3 * args.batch
+            results[s]["serial_bound"] = 1 + batch_s / medians["synthetic"][0]
 
     print(f"\nsc35 layout, {clips} clips × 1 s, batch {args.batch}, CLAR-2D width "
           f"{args.width}, FD+TM views")
-    header = ["storage", "prepare s", "disk MB", "bytes/clip", "pipeline clips/s"]
+    header = ["storage", "prepare s", "prepare CPU s", "disk MB", "bytes/clip",
+              "pipeline clips/s", "pipeline CPU ms/clip"]
     if not args.no_step:
         header += ["step s", "synthetic step s", "ratio", "CPU s/step",
-                   "synthetic CPU s/step", "CPU ratio"]
+                   "synthetic CPU s/step", "CPU ratio", "serial bound"]
     rows = []
     for s in STORAGES:
         r = results[s]
-        row = [s, f"{r['prepare_s']:.0f}", f"{r['disk_bytes'] / 1e6:.0f}",
-               f"{r['disk_bytes'] / clips:,.0f}", f"{r['pipeline_clips_per_s']:,.0f}"]
+        row = [s, f"{r['prepare_s']:.0f}", f"{r['prepare_cpu_s']:.0f}",
+               f"{r['disk_bytes'] / 1e6:.0f}", f"{r['disk_bytes'] / clips:,.0f}",
+               f"{r['pipeline_clips_per_s']:,.0f}", f"{r['pipeline_cpu_ms_per_clip']:.3f}"]
         if not args.no_step:
             row += [f"{r['step_s']:.3f}", f"{results['synthetic_step_s']:.3f}",
                     f"{r['step_ratio']:.3f}×", f"{r['step_cpu_s']:.3f}",
-                    f"{results['synthetic_step_cpu_s']:.3f}", f"{r['step_cpu_ratio']:.3f}×"]
+                    f"{results['synthetic_step_cpu_s']:.3f}", f"{r['step_cpu_ratio']:.3f}×",
+                    f"{r['serial_bound']:.4f}×"]
         rows.append(row)
     common.print_table(header, rows)
     i16, f32 = results["int16"], results["float32"]
