@@ -22,7 +22,8 @@ speech), prepares it as `sc35` with both storages, and prints for each:
 then extrapolates disk size and prepare time to NSynth (305,979 clips × 4 s) and
 Speech Commands sc35 (105,829 clips × 1 s) by audio seconds.
 
-    python benchmarks/storage_bench.py                 # 20,300 clips, ~10-15 min, 2 cores
+    python benchmarks/storage_bench.py     # 20,300 clips: corpus + prepares ~7 min, all ~25 min
+                                           # on 2 loaded cores (load average 8-10)
     python benchmarks/storage_bench.py --clips 2100 --no-step   # quick look, ~1 min
 
 The corpus is kept in `--work` (default /tmp/clar_storage_bench) and reused when it holds
