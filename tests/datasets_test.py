@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from clar_tf import datasets
 from clar_tf.audio import io as audio_io
@@ -374,3 +375,148 @@ def test_a_class_without_clips_is_refused(tmp_path, layout):
     with pytest.raises(ValueError, match="holds no .*files; every class needs clips") as err:
         datasets.info(layout, data_dir=tmp_path / "data", manual_dir=root, **kwargs)
     assert repr(str(empty)) in str(err.value)
+
+
+# ------------------------------------------------------------------ int16 storage
+def _noise_sources(root, words=tuple(SC10_LABEL)):
+    """The Speech Commands layout with full-scale random 16-bit PCM clips (0.5 s or
+    1.5 s, both int16 extremes in each). Returns {audio as float32 bytes: (word, ints)}."""
+    files = _speech_commands(root, words)
+    rng = np.random.default_rng(7)
+    by_content = {}
+    for rel, level in files.items():
+        ints = rng.integers(-32768, 32768, 8000 if level % 2 else 24000).astype(np.int16)
+        ints[:2] = (-32768, 32767)
+        sf.write(root / rel, ints, 16000, subtype="PCM_16")
+        ints = np.pad(ints[:16000], (0, max(0, 16000 - ints.size)))
+        floats, _ = sf.read(root / rel, dtype="float32")  # what audio_io decodes
+        floats = np.pad(floats[:16000], (0, max(0, 16000 - floats.size)))
+        by_content[floats.tobytes()] = (rel.split("/")[0], ints)
+    return by_content
+
+
+def _records(builder, split):
+    """(audio feature, label) of each serialized tf.train.Example of a split on disk."""
+    paths = sorted(str(p) for p in builder.data_path.iterdir()
+                   if f"-{split}.tfrecord" in p.name)
+    out = []
+    for raw in tf.data.TFRecordDataset(paths).as_numpy_iterator():
+        feature = tf.train.Example.FromString(raw).features.feature
+        out.append((feature["audio"], feature["label"].int64_list.value[0]))
+    return out
+
+
+def test_pcm16_quantisation_matches_numpy_and_round_trips_every_value():
+    x = np.array([-2.0, -1.0, -0.5 / 32768, 0.5 / 32768, 1.5 / 32768, 0.25, 32766.5 / 32768,
+                  32767.5 / 32768, 1.0, 1.0 + 2 ** -20, 3.0], np.float32)
+    # Hand-written: rint rounds halves to even; +-1.0 stay in range, +1.0 saturates.
+    q, out_of_range = datasets.base.to_pcm16(x)
+    assert q.dtype == np.int16 and out_of_range == 3
+    np.testing.assert_array_equal(q, [-32768, -32768, 0, 0, 2, 8192, 32766, 32767, 32767,
+                                      32767, 32767])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.2, 1.2, 100000).astype(np.float32)
+    q, out_of_range = datasets.base.to_pcm16(x)
+    reference = [max(-32768, min(32767, round(float(v) * 32768))) for v in x]
+    np.testing.assert_array_equal(q, reference)
+    assert out_of_range == int(sum(abs(float(v)) > 1 for v in x))
+    every = np.arange(-32768, 32768).astype(np.int16)  # all 65536 values, via soundfile
+    decoded = (every / 32768.0).astype(np.float32)
+    back, out_of_range = datasets.base.to_pcm16(decoded)
+    np.testing.assert_array_equal(back, every)
+    assert out_of_range == 0
+    np.testing.assert_array_equal(datasets.base.from_pcm16(back).numpy(), decoded)
+
+
+def test_int16_storage_on_disk_and_bit_exact_pcm16_round_trip(tmp_path):
+    by_content = _noise_sources(tmp_path / "sc")
+    info = datasets.info("sc10", data_dir=tmp_path / "data", manual_dir=tmp_path / "sc")
+    builder = datasets.speech_commands.ClarSpeechCommands(data_dir=tmp_path / "data",
+                                                          config="sc10")
+    assert builder.is_prepared() and str(builder.version) == "2.0.0"
+    assert builder.info.features["audio"].dtype == tf.int16
+    want = {(word, ints.tobytes()) for word, ints in by_content.values()}
+    for split in info.splits:
+        on_disk = _records(builder, split)
+        assert len(on_disk) == 10
+        for audio, label in on_disk:  # 2 bytes a sample, the source's PCM values
+            assert not audio.float_list.value and not audio.int64_list.value
+            (raw,) = audio.bytes_list.value
+            assert len(raw) == 2 * 16000
+            ints = np.frombuffer(raw, "<i2")
+            word = info.class_names[label]
+            assert (word, ints.tobytes()) in want
+        loaded = list(datasets.load("sc10", split, data_dir=tmp_path / "data")
+                      .as_numpy_iterator())
+        assert len(loaded) == 10
+        for e in loaded:  # float32 exactly as soundfile decodes the file, label intact
+            assert e["audio"].dtype == np.float32 and e["audio"].shape == (16000,)
+            word, _ = by_content[e["audio"].tobytes()]
+            assert int(e["label"]) == SC10_LABEL[word]
+
+
+def test_float32_storage_still_loads_with_a_note_and_matches_int16(tmp_path, capsys):
+    by_content = _noise_sources(tmp_path / "sc")
+    old = datasets.speech_commands.ClarSpeechCommands(
+        data_dir=tmp_path / "old", config="sc10", storage="float32")
+    assert str(old.version) == "1.0.0"  # the float32 format of clar_tf before int16
+    old.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=tmp_path / "sc"))
+    assert datasets.info("sc10", data_dir=tmp_path / "old").splits["test"] == 10
+    out = capsys.readouterr().out
+    assert "Reading the float32 preparation (version 1.0.0)" in out
+    assert str(old.data_dir) in out and "prepare again" in out
+    datasets.info("sc10", data_dir=tmp_path / "new", manual_dir=tmp_path / "sc")
+    sizes = {}
+    for name in ("old", "new"):
+        sizes[name] = sum(p.stat().st_size for p in (tmp_path / name).rglob("*.tfrecord*"))
+        for split in ("train", "validation", "test"):
+            seen = sorted((e["audio"].tobytes(), int(e["label"])) for e in datasets.load(
+                "sc10", split, data_dir=tmp_path / name).as_numpy_iterator())
+            assert len(seen) == 10
+            assert all(SC10_LABEL[by_content[a][0]] == label for a, label in seen)
+    assert 0.45 < sizes["new"] / sizes["old"] < 0.55
+    assert [p.name for p in (tmp_path / "new" / "clar_speech_commands" / "sc10")
+            .iterdir()] == ["2.0.0"]
+    with pytest.raises(ValueError, match="storage='float16'"):
+        datasets.speech_commands.ClarSpeechCommands(data_dir=tmp_path, config="sc10",
+                                                    storage="float16")
+
+
+def test_resampled_audio_is_quantised_after_resampling(tmp_path):
+    _esc(tmp_path / "esc")
+    as_float = datasets.esc50.ClarEsc50(data_dir=tmp_path / "f32", config="esc50",
+                                        storage="float32")
+    as_float.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=tmp_path / "esc"))
+    datasets.info("esc50", data_dir=tmp_path / "i16", manual_dir=tmp_path / "esc")
+    for split in ("train", "test"):
+        ref, got = ([(int(e["label"]), e["audio"]) for e in datasets.load(
+            "esc50", split, data_dir=tmp_path / name).as_numpy_iterator()]
+            for name in ("f32", "i16"))
+        ref.sort(key=lambda t: (t[0], float(t[1][40000])))  # by label, then file level
+        got.sort(key=lambda t: (t[0], float(t[1][40000])))
+        assert [label for label, _ in got] == [label for label, _ in ref]
+        for (_, a), (_, b) in zip(got, ref):
+            assert np.any(b * 32768 != np.round(b * 32768))  # resampling left fractions
+            np.testing.assert_array_equal(a, np.round(b.astype(np.float64) * 32768) / 32768)
+            assert np.max(np.abs(a - b)) <= 2.0 ** -16
+
+
+def test_out_of_range_float_source_is_clipped_and_reported(tmp_path, capsys):
+    root = tmp_path / "mine"
+    loud = root / "loud" / "over.wav"
+    loud.parent.mkdir(parents=True)
+    sf.write(loud, np.array([1.5, -2.0, 0.25, 1.0, -1.0, 0.5], np.float32), 16000,
+             subtype="FLOAT")
+    _write_level(root / "quiet" / "fine.wav", 0.5, 6)
+    datasets.info("folder", data_dir=tmp_path / "data", manual_dir=root, clip_length=6)
+    out = capsys.readouterr().out
+    assert "clipped 1 file(s) with samples outside [-1, 1]" in out and str(loud) in out
+    assert "fine.wav" not in out
+    got = {int(e["label"]): e["audio"] for e in datasets.load(
+        "folder", "train", data_dir=tmp_path / "data", manual_dir=root,
+        clip_length=6).as_numpy_iterator()}
+    top = 32767 / 32768
+    np.testing.assert_array_equal(got[0], np.float32([top, -1.0, 0.25, top, -1.0, 0.5]))
+    np.testing.assert_array_equal(got[1], np.float32([0.5] * 6))

@@ -44,7 +44,7 @@ def test_custom_properties_describe_the_dataset(examples, digits_dir):
 
 def test_uri_is_a_tfds_data_dir(examples, digits_dir):
     version_dir = os.path.join(examples.uri, "clar_speech_commands", "spoken_digits",
-                               "1.0.0")
+                               "2.0.0")  # int16 storage
     assert os.path.exists(os.path.join(version_dir, "dataset_info.json"))
     assert any(name.startswith("clar_speech_commands-train.tfrecord")
                for name in os.listdir(version_dir))

@@ -10,9 +10,12 @@
 
 Each module documents the layout it expects in `manual_dir`. Preparation runs once per
 `data_dir` on first `info()`/`load()` (or via `python -m clar_tf.prepare`): every file is
-decoded, resampled to 16 kHz and padded/clipped by `audio_io`, and stored as float32,
-so epochs read ready tensors. `spoken_digits` needs no download: when its manual_dir
-(default `<data_dir>/downloads/manual/spoken_digits`) lacks the layout, `clar_tf.demo_data`
+decoded, resampled to 16 kHz and padded/clipped by `audio_io`, and stored as 16-bit PCM
+(builder version 2.0.0; see `base`), so epochs read ready tensors; `load` returns
+float32 q / 32768 as before. A data_dir that holds only a float32 preparation (version
+1.0.0, clar_tf before int16 storage) is read as it is, with a note. `spoken_digits`
+needs no download: when its manual_dir (default
+`<data_dir>/downloads/manual/spoken_digits`) lacks the layout, `clar_tf.demo_data`
 writes it there first. The `folder` dataset's test split is its train split.
 
 Preparing at scale with Apache Beam, the TFDS way: by default one process decodes every
@@ -35,7 +38,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from clar_tf import demo_data
-from clar_tf.datasets import esc50, folder, nsynth, speech_commands
+from clar_tf.datasets import base, esc50, folder, nsynth, speech_commands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,11 +114,31 @@ def _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled, skip_b
     if clip_length is not None and int(clip_length) != fixed_length:
         raise ValueError(f"--dataset={name} has a fixed clip length of {fixed_length} "
                          f"samples (paper §3.3). Received: clip_length={clip_length}")
-    if not builder.is_prepared():
-        source = _source_dir(name, _BUILDERS[name], data_dir, manual_dir)
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=source, try_download_gcs=False))
+    if builder.is_prepared():
+        return builder
+    for version in builder.SUPPORTED_VERSIONS:  # an older storage, read as it is
+        old = _BUILDERS[name](data_dir=data_dir, config=config, version=str(version),
+                              skip_bad_files=skip_bad_files)
+        if old.is_prepared():
+            _note_old_storage(old)
+            return old
+    source = _source_dir(name, _BUILDERS[name], data_dir, manual_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=source, try_download_gcs=False))
     return builder
+
+
+_NOTED = set()
+
+
+def _note_old_storage(builder):
+    """Says once per preparation that an older storage is being read."""
+    path = os.fspath(builder.data_dir)
+    if path not in _NOTED:
+        _NOTED.add(path)
+        base.report(f"Reading the {builder.storage} preparation (version {builder.version}) "
+                    f"in {path}. Version {builder.canonical_version} stores int16 PCM, "
+                    "half the disk: delete that folder and prepare again to use it.")
 
 
 def info(name, *, data_dir, manual_dir=None, clip_length=None, unlabeled=False,
@@ -146,14 +169,16 @@ def load(name, split, *, data_dir, manual_dir=None, clip_length=None, unlabeled=
     """`{"audio": float32[clip_length], "label": int64}` examples of one split.
 
     Arguments as in `info`. The order is deterministic (files are not shuffled), so
-    `with_label_fraction` picks the same examples on every call.
+    `with_label_fraction` picks the same examples on every call. Audio stored as int16
+    is decoded to float32 q / 32768 in [-1, 1) here (`base.from_pcm16`).
     """
     builder = _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled,
                                 skip_bad_files)
     if split not in builder.info.splits:
         raise ValueError(f"Unknown split for --dataset={name}. Received: split={split!r}. "
                          f"Allowed: {', '.join(builder.info.splits)}")
-    return builder.as_dataset(split=split, shuffle_files=False)
+    return builder.as_dataset(split=split, shuffle_files=False,
+                              decoders=builder.float_decoders())
 
 
 def label_mask(num_examples, fraction, seed, labels=None):
