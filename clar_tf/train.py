@@ -16,6 +16,8 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -99,7 +101,12 @@ def _train_pipeline(config, info):
     else:
         ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
               .repeat().batch(config.batch_size, drop_remainder=True))
-    return ds.prefetch(tf.data.AUTOTUNE), steps
+    # Under multi_worker each worker runs this whole pipeline and keeps its share of
+    # every global batch (DATA sharding): the global batches are a single process's.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE), steps
 
 
 def _check_model_dir(config):
@@ -160,6 +167,13 @@ def lock_name(strategy):
     return f".lock-{resolver.task_type}-{resolver.task_id}"
 
 
+def is_chief(strategy):
+    """Whether this process writes model_dir: yes, except on the workers of a multi-worker
+    run other than the chief (worker 0). Those train in lockstep, restore the chief's
+    checkpoint and write nothing to model_dir but their lock file (`lock_name`)."""
+    return strategy.extended.should_checkpoint
+
+
 def _init_from(config, model, clip_length):
     """Copies a pretrained embedder's weights; refuses any architecture mismatch."""
     path = os.path.join(config.init_from, "config.json")
@@ -187,10 +201,17 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     The weights and then the epoch counter are written to temporary files, synced, and
     renamed over the previous ones, so a crash or a full disk during the write leaves
     the previous checkpoint whole: the same command resumes from it. A write that fails
-    with an exception is an `OSError` saying so.
+    with an exception is an `OSError` saying so. With `save=False` (the non-chief workers
+    of a multi-worker run) it restores from `backup_dir` but never writes there.
     """
 
+    def __init__(self, backup_dir, save=True, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.save = save
+
     def _save_model(self):
+        if not self.save:
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         weights = self._weights_path.replace(".weights.h5", ".tmp.weights.h5")
         metadata = self._training_metadata_path + ".tmp"
@@ -282,20 +303,37 @@ def _run(config, lock):
 
     eval_info, eval_train, eval_test = eval_datasets(config, info.clip_length)
     lock.acquire(lock_name(strategy))
+    chief = is_chief(strategy)
+    if not chief:  # same work as the chief (lockstep), files to a scratch folder
+        out_dir = tempfile.mkdtemp(prefix="clar_tf_worker_")
+        try:
+            return _fit_and_write(config, strategy, model, info, train_ds, steps,
+                                  (eval_info, eval_train, eval_test), out_dir)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
     _write_config(config)
+    return _fit_and_write(config, strategy, model, info, train_ds, steps,
+                          (eval_info, eval_train, eval_test), config.model_dir)
+
+
+def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, out_dir):
+    """Trains, evaluates and writes the outputs to `out_dir` (model_dir on the chief);
+    the checkpoint is always model_dir/backup, written by the chief only."""
+    eval_info, eval_train, eval_test = evaluation
+    chief = out_dir == config.model_dir
     throughput = _Throughput(steps * config.batch_size)
     callbacks = [AtomicBackupAndRestore(os.path.join(config.model_dir, "backup"),
-                                        delete_checkpoint=False),
-                 keras.callbacks.CSVLogger(os.path.join(config.model_dir, "train_log.csv"),
+                                        save=chief, delete_checkpoint=False),
+                 keras.callbacks.CSVLogger(os.path.join(out_dir, "train_log.csv"),
                                            append=True),
-                 keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"), write_graph=False),
+                 keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"), write_graph=False),
                  throughput]
     curve = None
     if config.eval_every:
         curve = evaluate.LinearEvalCallback(
             model.embedder, eval_train, eval_test, eval_info.num_classes,
-            every=config.eval_every, csv_path=os.path.join(config.model_dir, "linear_eval.csv"),
-            log_dir=os.path.join(config.model_dir, "logs", "linear_eval"),
+            every=config.eval_every, csv_path=os.path.join(out_dir, "linear_eval.csv"),
+            log_dir=os.path.join(out_dir, "logs", "linear_eval"),
             epochs=config.linear_eval_epochs, batch_size=config.linear_eval_batch_size,
             seed=config.seed)
         callbacks.append(curve)
@@ -304,11 +342,10 @@ def _run(config, lock):
                         callbacks=callbacks, verbose=config.verbose)
     train_time = time.perf_counter() - start
 
-    model.embedder.save(os.path.join(config.model_dir, "encoder.keras"))
-    save_inference_model(model, info, config.model_dir)
-    export_path = (export.export_saved_model(config.model_dir,
-                                             os.path.join(config.model_dir, "export"))
-                   if config.export else None)
+    model.embedder.save(os.path.join(out_dir, "encoder.keras"))
+    save_inference_model(model, info, out_dir)
+    export_path = (export.export_saved_model(out_dir, os.path.join(out_dir, "export"))
+                   if config.export and chief else None)
     if curve is not None and curve.last and curve.last[0] == config.epochs:
         result = dict(curve.last[1])  # the curve's last point is the final encoder's score
     else:
@@ -324,12 +361,13 @@ def _run(config, lock):
                   final_train_metrics=final_logs, method=config.method,
                   encoder=config.encoder, labeled_fraction=config.labeled_fraction,
                   num_replicas=strategy.num_replicas_in_sync, saved_model=export_path)
-    results_path = os.path.join(config.model_dir, "results.json")
+    results_path = os.path.join(out_dir, "results.json")
     with open(results_path, "w") as f:
         json.dump(result, f, indent=2)
     print(f"{config.method}-{config.encoder} on {config.dataset}: linear-eval top-1 "
           f"{result['top1']:.4f} after {config.epochs} epochs "
-          f"({train_time:.0f} s this run) → {results_path}")
+          f"({train_time:.0f} s this run) → "
+          f"{results_path if chief else 'the chief writes model_dir'}")
     return result
 
 
@@ -432,6 +470,24 @@ def main(argv):
         run(config)
     except (ValueError, OSError) as e:  # user errors and a failed checkpoint write
         raise SystemExit(f"error: {e}") from None
+    except tf.errors.UnavailableError as e:  # a peer of a multi-worker run is gone
+        if config.strategy != "multi_worker":
+            raise
+        raise SystemExit(
+            "error: the multi-worker run lost a worker, so every worker stops (a killed "
+            "worker is seen within seconds, a hung one after the coordination service's "
+            "heartbeat timeout). Start all workers again with the same command to resume "
+            f"from the last finished epoch in {config.model_dir}/backup. TensorFlow said: "
+            f"{_peer_failure(e.message)}") from None
+
+
+def _peer_failure(message):
+    """The lines of a collective's error that say which peer failed and how."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if "aborted by" in line:
+            return " ".join(lines[i:i + 2])
+    return lines[-1] if lines else ""
 
 
 if __name__ == "__main__":
