@@ -64,8 +64,9 @@ class TwoViewModel(keras.Model):
         # Keras builds a model under a strategy from the replicas' mean first batch, a
         # `strategy.reduce` of the input dict that MultiWorkerMirroredStrategy refuses.
         # A built model needs no batch: only the optimizer is left to build.
-        if self.built and self._distribute_strategy is not None:
-            with self.distribute_strategy.scope():
+        strategy = self._distribute_strategy
+        if self.built and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            with strategy.scope():
                 return self._symbolic_build(data_batch=())
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
