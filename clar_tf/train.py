@@ -10,7 +10,9 @@ Fig. 5 curve when `--eval_every` > 0), `encoder.keras` (raw audio → embedding)
 `inference.keras` (raw audio → embedding and, with a classifier, logits), `labels.json`
 and `labels.txt`, `export/<version>/` (the serving SavedModel, `clar_tf.export`) and
 `results.json`.
-Starting the same command again resumes from the last finished epoch.
+Starting the same command again resumes from the last finished epoch. Under
+`--strategy=multi_worker` only the chief writes model_dir (`is_chief`); a worker that
+loses a peer ends with an error naming it (README, "GPUs and several machines").
 """
 import dataclasses
 import fcntl

@@ -63,9 +63,14 @@ class TwoViewModel(keras.Model):
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds a model under a strategy from the replicas' mean first batch, a
         # `strategy.reduce` of the input dict that MultiWorkerMirroredStrategy refuses.
-        # A built model needs no batch: only the optimizer is left to build.
+        # A built model needs no batch: only the optimizer is left to build. The first
+        # batch is still drawn as Keras draws it (fit then restarts the iterator, which
+        # moves the shuffle on), so the batches are those of a single-process run.
         strategy = self._distribute_strategy
         if self.built and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            for _, _, batches in iterator or ():
+                next(batches)
+                break
             with strategy.scope():
                 return self._symbolic_build(data_batch=())
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
