@@ -101,8 +101,10 @@ def _finish(procs, timeout=TIMEOUT_S):
 
 def test_two_workers_match_one_process_and_only_the_chief_writes(digits, tmp_path):
     chief_dir, other_dir = tmp_path / "chief", tmp_path / "other"
-    workers = [_config(digits, d, strategy="multi_worker", steps_per_epoch=1)
-               for d in (chief_dir, other_dir)]
+    # SGD: the first update is -lr · gradient, so a wrong gradient (scale) shows in full
+    # (LARS would normalise each layer's update).
+    workers = [_config(digits, d, strategy="multi_worker", steps_per_epoch=1,
+                       optimizer="sgd") for d in (chief_dir, other_dir)]
     start = time.monotonic()
     procs = _start_workers(workers, tmp_path)
     results = _finish(procs)
@@ -114,7 +116,7 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(digits, tmp_pat
 
     # The reference: one process, one device, the same global batch of 8.
     reference = train.run(_config(digits, tmp_path / "one", strategy="one_device",
-                                  steps_per_epoch=1))
+                                  steps_per_epoch=1, optimizer="sgd"))
     with open(chief_dir / "results.json") as f:
         multi = json.load(f)
     assert multi["num_replicas"] == 2 and reference["num_replicas"] == 1
@@ -123,10 +125,11 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(digits, tmp_pat
         np.testing.assert_allclose(multi["final_train_metrics"][name],
                                    reference["final_train_metrics"][name], rtol=1e-4)
     # The first update, by relative norm per weight. The initial weights are those of the
-    # same seed in this process. Synchronized batch norm computes the variance as
-    # E[x²] - E[x]², which cancels on the frontend's dB-valued features, so the first
-    # blocks' updates differ by up to ~2 % (measured 1.7 %; deeper layers 2e-4); a wrong
-    # gradient scale across workers would be off by 50-100 % everywhere.
+    # same seed in this process. Synchronized batch norm (two workers) computes the
+    # variance as E[x²] - E[x]², plain batch norm (one process) in two passes: float32
+    # round-off differs, most on the frontend's dB-valued features. Measured: max 2.3e-2
+    # (a bias), median 6.5e-4 over the 106 weights. A gradient of the wrong scale (e.g.
+    # a loss not divided by the replicas) would be off by 1.0 in every weight.
     keras.utils.set_random_seed(workers[0].seed)
     initial = methods.build_model(workers[0], 10, 16000)
     before = initial.embedder.get_weights() + initial.head.get_weights()
@@ -138,8 +141,10 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(digits, tmp_pat
         d_multi, d_one = w_multi - w0, w_one - w0
         assert np.linalg.norm(d_one) > 0  # the step moved every weight
         relative.append(np.linalg.norm(d_multi - d_one) / np.linalg.norm(d_one))
-    assert max(relative) <= 3e-2, max(relative)
-    assert np.median(relative) <= 1e-3, np.median(relative)  # measured 2e-5
+    print(f"first update, relative difference per weight: max {max(relative):.1e}, "
+          f"median {np.median(relative):.1e}")
+    assert max(relative) <= 5e-2, max(relative)
+    assert np.median(relative) <= 3e-3, np.median(relative)
 
     # Only the chief writes: the other worker's model_dir holds nothing but its lock,
     # and its scratch folder is gone.
