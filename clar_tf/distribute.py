@@ -23,9 +23,9 @@ def get_strategy(name="auto"):
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. "
                          f"Received: strategy={name!r}")
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "multi_worker":
+    if name == "multi_worker":  # before anything that starts TensorFlow's runtime
         return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
         return tf.distribute.MirroredStrategy(devices)

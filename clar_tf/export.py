@@ -1,6 +1,10 @@
 """A trained run as a versioned TensorFlow SavedModel for TF Serving.
 
     python -m clar_tf.export --model_dir=runs/sc10 --export_dir=serving/clar [--version=N]
+    python -m clar_tf.export --model_dir=runs/sc10 --tflite=runs/sc10/clar.tflite  # on-device
+
+The second writes a TFLite file with builtin ops only, STFT inside (see
+`clar_tf.tflite_export`); the rest of this docstring is about the SavedModel.
 
 writes `export_dir/<version>/` (the layout TF Serving watches; default version: the Unix
 time, or one more than the newest version already there). The SavedModel holds the whole
@@ -232,11 +236,19 @@ def main(argv):
     if len(argv) > 1:
         raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
     f = flags.FLAGS
+    if not (f.export_dir or f.tflite):
+        raise SystemExit("error: give --export_dir (SavedModel), --tflite (on-device "
+                         "file) or both")
     try:
-        path = export_saved_model(f.model_dir, f.export_dir, f.version)
+        if f.export_dir:
+            path = export_saved_model(f.model_dir, f.export_dir, f.version)
+            print(f"exported {f.model_dir} → {path}")
+        if f.tflite:
+            from clar_tf import tflite_export
+            path = tflite_export.export_tflite(f.model_dir, f.tflite)
+            print(f"exported {f.model_dir} → {path} (TFLite, builtin ops)")
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
-    print(f"exported {f.model_dir} → {path}")
 
 
 if __name__ == "__main__":
@@ -244,6 +256,8 @@ if __name__ == "__main__":
 
     flags.DEFINE_string("model_dir", None, "A finished clar_tf.train run.", required=True)
     flags.DEFINE_string("export_dir", None, "Folder of versioned SavedModels (TF Serving's "
-                        "model base path).", required=True)
+                        "model base path).")
     flags.DEFINE_integer("version", None, "Version number (default: Unix time).")
+    flags.DEFINE_string("tflite", None, "Also (or only) write the on-device TFLite model "
+                        "to this .tflite file, metadata beside it (clar_tf.tflite_export).")
     app.run(main)

@@ -41,7 +41,12 @@ def train_batches(config, info):
     else:
         ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
               .repeat().batch(config.batch_size, drop_remainder=True))
-    return ds.prefetch(tf.data.AUTOTUNE), steps
+    # Under multi_worker each worker runs this whole pipeline and keeps its share of
+    # every global batch (DATA sharding): the global batches are a single process's.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE), steps
 
 
 def eval_datasets(config, clip_length):

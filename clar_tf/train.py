@@ -9,10 +9,14 @@ experiment drivers and the tests call. `model_dir` receives `config.json`, the r
 backup, TensorBoard logs, `train_log.csv`, `linear_eval.csv` (the Fig. 5 curve when
 `--eval_every` > 0), `encoder.keras`, `inference.keras`, the labels, `export/<version>/`
 (the serving SavedModel) and `results.json`: the layout is `clar_tf.run_dir`'s.
-Starting the same command again resumes from the last finished epoch.
+Starting the same command again resumes from the last finished epoch. Under
+`--strategy=multi_worker` only the chief writes model_dir (`is_chief`); a worker that
+loses a peer ends with an error naming it (README, "GPUs and several machines").
 """
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -23,16 +27,31 @@ from clar_tf import datasets, distribute, evaluate, export, input_pipeline, run_
 from clar_tf.models import factory
 from clar_tf.run_dir import ModelDirLock, lock_name
 
+
+def is_chief(strategy):
+    """Whether this process writes model_dir: yes, except on the workers of a multi-worker
+    run other than the chief (worker 0). Those train in lockstep, restore the chief's
+    checkpoint and write nothing to model_dir but their lock file (`run_dir.lock_name`)."""
+    return strategy.extended.should_checkpoint
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose checkpoint is replaced atomically at each epoch end.
 
     The weights and then the epoch counter are written to temporary files, synced, and
     renamed over the previous ones, so a crash or a full disk during the write leaves
     the previous checkpoint whole: the same command resumes from it. A write that fails
-    with an exception is an `OSError` saying so.
+    with an exception is an `OSError` saying so. With `save=False` (the non-chief workers
+    of a multi-worker run) it restores from `backup_dir` but never writes there.
     """
 
+    def __init__(self, backup_dir, save=True, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.save = save
+
     def _save_model(self):
+        if not self.save:
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         weights = self._weights_path.replace(".weights.h5", ".tmp.weights.h5")
         metadata = self._training_metadata_path + ".tmp"
@@ -109,14 +128,30 @@ def _run(config, lock):
 
     eval_info, eval_train, eval_test = input_pipeline.eval_datasets(config, info.clip_length)
     lock.acquire(lock_name(strategy))
+    chief = is_chief(strategy)
+    if not chief:  # same work as the chief (lockstep), files to a scratch folder
+        out_dir = tempfile.mkdtemp(prefix="clar_tf_worker_")
+        try:
+            return _fit_and_write(config, strategy, model, info, train_ds, steps,
+                                  (eval_info, eval_train, eval_test), out_dir)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
     run_dir.write_config(config)
-    model_dir = config.model_dir
+    return _fit_and_write(config, strategy, model, info, train_ds, steps,
+                          (eval_info, eval_train, eval_test), config.model_dir)
+
+
+def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, out_dir):
+    """Trains, evaluates and writes the outputs to `out_dir` (model_dir on the chief);
+    the checkpoint is always model_dir/backup, written by the chief only."""
+    eval_info, eval_train, eval_test = evaluation
+    chief = out_dir == config.model_dir
     throughput = _Throughput(steps * config.batch_size)
-    callbacks = [AtomicBackupAndRestore(run_dir.path(model_dir, run_dir.BACKUP),
-                                        delete_checkpoint=False),
-                 keras.callbacks.CSVLogger(run_dir.path(model_dir, run_dir.TRAIN_LOG),
+    callbacks = [AtomicBackupAndRestore(run_dir.path(config.model_dir, run_dir.BACKUP),
+                                        save=chief, delete_checkpoint=False),
+                 keras.callbacks.CSVLogger(run_dir.path(out_dir, run_dir.TRAIN_LOG),
                                            append=True),
-                 keras.callbacks.TensorBoard(run_dir.path(model_dir, run_dir.LOGS),
+                 keras.callbacks.TensorBoard(run_dir.path(out_dir, run_dir.LOGS),
                                              write_graph=False),
                  throughput]
     curve = None
@@ -124,8 +159,8 @@ def _run(config, lock):
         curve = evaluate.LinearEvalCallback(
             model.embedder, eval_train, eval_test, eval_info.num_classes,
             every=config.eval_every,
-            csv_path=run_dir.path(model_dir, run_dir.LINEAR_EVAL_CSV),
-            log_dir=os.path.join(model_dir, run_dir.LOGS, "linear_eval"),
+            csv_path=run_dir.path(out_dir, run_dir.LINEAR_EVAL_CSV),
+            log_dir=os.path.join(out_dir, run_dir.LOGS, "linear_eval"),
             **evaluate.classifier_args(config))
         callbacks.append(curve)
     start = time.perf_counter()
@@ -133,10 +168,10 @@ def _run(config, lock):
                         callbacks=callbacks, verbose=config.verbose)
     train_time = time.perf_counter() - start
 
-    model.embedder.save(run_dir.path(model_dir, run_dir.ENCODER))
-    export.save_inference_model(model, info, model_dir)
-    export_path = (export.export_saved_model(model_dir, run_dir.path(model_dir, run_dir.EXPORT))
-                   if config.export else None)
+    model.embedder.save(run_dir.path(out_dir, run_dir.ENCODER))
+    export.save_inference_model(model, info, out_dir)
+    export_path = (export.export_saved_model(out_dir, run_dir.path(out_dir, run_dir.EXPORT))
+                   if config.export and chief else None)
     if curve is not None and curve.last and curve.last[0] == config.epochs:
         result = dict(curve.last[1])  # the curve's last point is the final encoder's score
     else:
@@ -150,10 +185,11 @@ def _run(config, lock):
                   final_train_metrics=final_logs, method=config.method,
                   encoder=config.encoder, labeled_fraction=config.labeled_fraction,
                   num_replicas=strategy.num_replicas_in_sync, saved_model=export_path)
-    results_path = run_dir.write_json(model_dir, run_dir.RESULTS, result)
+    results_path = run_dir.write_json(out_dir, run_dir.RESULTS, result)
     print(f"{config.method}-{config.encoder} on {config.dataset}: linear-eval top-1 "
           f"{result['top1']:.4f} after {config.epochs} epochs "
-          f"({train_time:.0f} s this run) → {results_path}")
+          f"({train_time:.0f} s this run) → "
+          f"{results_path if chief else 'the chief writes model_dir'}")
     return result
 
 
@@ -167,6 +203,24 @@ def main(argv):
         run(config)
     except (ValueError, OSError) as e:  # user errors and a failed checkpoint write
         raise SystemExit(f"error: {e}") from None
+    except tf.errors.UnavailableError as e:  # a peer of a multi-worker run is gone
+        if config.strategy != "multi_worker":
+            raise
+        raise SystemExit(
+            "error: the multi-worker run lost a worker, so every worker stops (a killed "
+            "worker is seen within seconds, a hung one after the coordination service's "
+            "heartbeat timeout). Start all workers again with the same command to resume "
+            f"from the last finished epoch in {config.model_dir}/backup. TensorFlow said: "
+            f"{_peer_failure(e.message)}") from None
+
+
+def _peer_failure(message):
+    """The lines of a collective's error that say which peer failed and how."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if "aborted by" in line:
+            return " ".join(lines[i:i + 2])
+    return lines[-1] if lines else ""
 
 
 if __name__ == "__main__":

@@ -258,8 +258,12 @@ class Frontend(keras.layers.Layer):
 
     def _features(self, spec):
         """[B, T, n_freq] complex STFT → [B, T, n_mels, 3] channels."""
-        re, im = tf.math.real(spec), tf.math.imag(spec)
-        power = (re * re + im * im)[..., tf.newaxis]  # |S|², [B, T, n_freq, 1]
+        return self._channels(tf.math.real(spec), tf.math.imag(spec))
+
+    def _channels(self, re, im):
+        """The STFT's real and imaginary parts, [B, T, n_freq] → [B, T, n_mels, 3]."""
+        # expand_dims, not [..., tf.newaxis]: TFLite's builtin StridedSlice has no new axes
+        power = tf.expand_dims(re * re + im * im, -1)  # |S|², [B, T, n_freq, 1]
         mel_db = self._db(self.mel_db, self.mel_filterbank(power))
         if self.variant == "paper":
             stft_db = self._db(self.stft_db, power[:, :, :self.n_mels])  # drop Nyquist
@@ -272,7 +276,7 @@ class Frontend(keras.layers.Layer):
             re = tf.gather(re, self._phase_bins, axis=2)
             im = tf.gather(im, self._phase_bins, axis=2)
         atan2 = xla.atan2 if xla.in_xla() else tf.math.atan2
-        phase = atan2(im, re)[..., tf.newaxis]
+        phase = tf.expand_dims(atan2(im, re), -1)
         return tf.concat([stft_db, phase, mel_db], axis=-1)
 
     def _db(self, layer, power):

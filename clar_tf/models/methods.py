@@ -57,6 +57,21 @@ class TwoViewModel(keras.Model):
         self.head.build((None, self.embedder.outputs[0].shape[-1]))
         self.built = True
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds a model under a strategy from the replicas' mean first batch, a
+        # `strategy.reduce` of the input dict that MultiWorkerMirroredStrategy refuses.
+        # A built model needs no batch: only the optimizer is left to build. The first
+        # batch is still drawn as Keras draws it (fit then restarts the iterator, which
+        # moves the shuffle on), so the batches are those of a single-process run.
+        strategy = self._distribute_strategy
+        if self.built and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            for _, _, batches in iterator or ():
+                next(batches)
+                break
+            with strategy.scope():
+                return self._symbolic_build(data_batch=())
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def call(self, inputs, training=None):
         """Audio `[B, L]` → the head's `{"projection", "output"}`."""
         return self.head(self.embedder(inputs, training=training), training=training)
@@ -87,7 +102,15 @@ class TwoViewModel(keras.Model):
                 pred = tf.argmax(out["output"], axis=-1, output_type=labels.dtype)
                 correct = tf.cast(tf.equal(pred, labels), "float32")
                 self.accuracy.update_state(tf.boolean_mask(correct, labeled))
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        strategy = tf.distribute.get_strategy()
+        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                and strategy.extended._in_multi_worker_mode()):  # Keras' own test
+            # Keras averages each log over the workers' replicas with
+            # `strategy.reduce(MEAN, axis=0)`, which needs an axis: a [1] per replica
+            # comes back a scalar.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def train_step(self, data):
         audio, labels = data["audio"], tf.cast(data["label"], "int64")
