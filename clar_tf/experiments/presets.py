@@ -66,7 +66,7 @@ PRESETS = {
     # Two CPU cores, the offline spoken digits (2400 training clips; made on first use).
     # Width 0.25, batch 64 (37 steps/epoch, ~15 s/epoch for 2D on idle cores). Table 2:
     # 13 cells per seed of 6 epochs, linear eval at epochs 3 and 6, at least 8 labeled
-    # clips in every batch below 100 % labels; ~150 s per cell, 102 min for 3 seeds.
+    # clips in every batch below 100 % labels; ~150 s per cell on idle cores, 13 cells per seed.
     "cpu_small": Preset(
         name="cpu_small",
         data=dict(dataset="spoken_digits", manual_dir="data/spoken_digits",
