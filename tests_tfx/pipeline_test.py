@@ -100,7 +100,7 @@ def test_spoken_digits_without_manual_dir():
     ({"dataset": "sc10"}, "contradicts the pipeline's dataset"),
     ({"manual_dir": "/other"}, "contradicts the pipeline's manual_dir"),
     ({"widht": 0.5}, "not a clar_tf Config field"),
-    ({"method": "nope"}, "method must be one of"),
+    ({"method": "nope"}, "`method` must be one of"),
 ])
 def test_bad_train_config_fails_at_construction(train, match):
     with pytest.raises(ValueError, match=match):

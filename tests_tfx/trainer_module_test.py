@@ -22,7 +22,7 @@ def test_examples_data_dir_from_tfx_file_patterns():
     ({"model_dir": "/x"}, "may not set model_dir"),
     ({"data_dir": "/x"}, "may not set data_dir"),
     ({"epochs": 1, "bogus": 2}, "not clar_tf Config fields: bogus"),
-    ({"method": "nope"}, "method must be one of"),
+    ({"method": "nope"}, "`method` must be one of"),
 ])
 def test_config_refuses_bad_custom_config(custom, match):
     fn_args = fn_args_utils.FnArgs(train_files=["/e/Split-train/*"], model_run_dir="/m",
