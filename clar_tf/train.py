@@ -15,7 +15,6 @@ loses a peer ends with an error naming it (README, "GPUs and several machines").
 """
 import json
 import os
-import shutil
 import tempfile
 import time
 
@@ -128,24 +127,23 @@ def _run(config, lock):
 
     eval_info, eval_train, eval_test = input_pipeline.eval_datasets(config, info.clip_length)
     lock.acquire(lock_name(strategy))
-    chief = is_chief(strategy)
-    if not chief:  # same work as the chief (lockstep), files to a scratch folder
-        out_dir = tempfile.mkdtemp(prefix="clar_tf_worker_")
-        try:
-            return _fit_and_write(config, strategy, model, info, train_ds, steps,
-                                  (eval_info, eval_train, eval_test), out_dir)
-        finally:
-            shutil.rmtree(out_dir, ignore_errors=True)
-    run_dir.write_config(config)
-    return _fit_and_write(config, strategy, model, info, train_ds, steps,
-                          (eval_info, eval_train, eval_test), config.model_dir)
+    evaluation = (eval_info, eval_train, eval_test)
+    if is_chief(strategy):
+        run_dir.write_config(config)
+        return _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation,
+                              config.model_dir, chief=True)
+    # Another worker: the same work in lockstep, its files to a scratch folder.
+    with tempfile.TemporaryDirectory(prefix="clar_tf_worker_",
+                                     ignore_cleanup_errors=True) as out_dir:
+        return _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation,
+                              out_dir, chief=False)
 
 
-def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, out_dir):
+def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, out_dir,
+                   chief):
     """Trains, evaluates and writes the outputs to `out_dir` (model_dir on the chief);
     the checkpoint is always model_dir/backup, written by the chief only."""
     eval_info, eval_train, eval_test = evaluation
-    chief = out_dir == config.model_dir
     throughput = _Throughput(steps * config.batch_size)
     callbacks = [AtomicBackupAndRestore(run_dir.path(config.model_dir, run_dir.BACKUP),
                                         save=chief, delete_checkpoint=False),
