@@ -5,16 +5,15 @@ and the tests build one directly and call `clar_tf.train.run(config)`. Defaults 
 paper's (§3.2): batch 1024, LARS lr 1.0, weight decay 1e-4, 10 warm-up epochs, cosine
 decay, NT-Xent τ = 0.5, 2D ResNet18 on the 3-channel frontend.
 
-The one source of the training flags: `define_flags` derives a flag per field (type,
-default, choices from `CHOICES`, help from `HELP`), `config_from_flags` builds the
-`Config` (whose `__post_init__` is every check), `flagfile_values` reads a flag file.
+The one source of the training flags: `clar_tf.cli` derives a flag per field (type,
+default, choices from `CHOICES`, help from `HELP`: `flag_spec`) and builds the `Config`
+(whose `__post_init__` is every check) from them; `flagfile_values` reads a flag file.
 """
 import dataclasses
 import json
-import typing
 from typing import Optional
 
-from clar_tf import checks
+from clar_tf import checks, cli
 
 METHODS = ("supervised", "simclr", "supcon", "clar")
 ENCODERS = ("2d", "1d")
@@ -157,7 +156,7 @@ class Config:
 HELP = {
     "model_dir": ("Output folder (config, checkpoints, logs, encoder.keras, results.json). "
                   "Re-running resumes."),
-    "dataset": "Dataset name.",  # define_flags lists the names
+    "dataset": "Dataset name.",  # flag_spec lists the names
     "data_dir": "Where prepared TFDS data lives.",
     "manual_dir": ("The dataset's published on-disk layout (spoken_digits: generated there "
                    "when missing)."),
@@ -209,48 +208,13 @@ HELP = {
 }
 
 
-def _field_type(field):
-    """bool, int, float or str: the field's type, Optional[T] read as T."""
-    kind = field.type
-    if typing.get_origin(kind) is typing.Union:
-        kind = next(k for k in typing.get_args(kind) if k is not type(None))
-    return kind
-
-
-def define_flags(flag_values=None, dataset_names=None, model_dir_required=True):
-    """Defines an absl flag for every `Config` field, with its default and `HELP`.
-
-    Args:
-      flag_values: the `absl.flags.FlagValues` to define them in (default: FLAGS).
-      dataset_names: the allowed `--dataset` values (an enum then), or None.
-      model_dir_required: whether `--model_dir` must be given.
-    """
-    from absl import flags
-
-    fv = flags.FLAGS if flag_values is None else flag_values
-    choices = dict(CHOICES, **({"dataset": tuple(dataset_names)} if dataset_names else {}))
-    for field in dataclasses.fields(Config):
-        name, help_text = field.name, HELP[field.name]
-        default = None if field.default is dataclasses.MISSING else field.default
-        if name in choices:
-            if name == "dataset":
-                help_text = "Dataset: " + ", ".join(choices[name])
-            flags.DEFINE_enum(name, default, choices[name], help_text, flag_values=fv)
-            continue
-        define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
-                  float: flags.DEFINE_float, str: flags.DEFINE_string}[_field_type(field)]
-        define(name, default, help_text, flag_values=fv)
-    if model_dir_required:
-        flags.mark_flag_as_required("model_dir", flag_values=fv)
-
-
-def config_from_flags(flag_values):
-    """Builds the frozen `Config` from parsed flags; a bad value names its flag."""
-    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(Config)}
-    try:
-        return Config(**values)
-    except ValueError as e:
-        raise SystemExit(f"Flag error: {e}") from None
+def flag_spec(dataset_names=None):
+    """(help, choices) of the `Config` flags for `cli`; `dataset_names`: the allowed
+    `--dataset` values (an enum then), or None."""
+    if not dataset_names:
+        return HELP, CHOICES
+    return (dict(HELP, dataset="Dataset: " + ", ".join(dataset_names)),
+            dict(CHOICES, dataset=tuple(dataset_names)))
 
 
 def flagfile_values(path):
@@ -261,7 +225,7 @@ def flagfile_values(path):
     from absl import flags
 
     fv = flags.FlagValues()
-    define_flags(fv, model_dir_required=False)
+    cli.define_flags(Config, *flag_spec(), flag_values=fv, required=())
     try:
         fv(["flagfile", f"--flagfile={path}"])
     except flags.UnrecognizedFlagError as e:

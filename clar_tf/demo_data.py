@@ -20,18 +20,19 @@ decodes and resamples it. Two worker processes render the clips: the default 300
 take 15-30 s on two shared cores.
 """
 import concurrent.futures
+import dataclasses
 import hashlib
 import io
 import multiprocessing
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import numpy as np
 import soundfile as sf
 
+from clar_tf import cli
 from clar_tf.audio import io as audio_io
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -137,8 +138,7 @@ def make(out_dir, seed=0, clips_per_word=CLIPS_PER_WORD, workers=2):
     Raises:
       RuntimeError: espeak-ng is not installed (the message gives the apt-get line).
     """
-    if clips_per_word < 3:  # one speaker each for train, validation and test
-        raise ValueError(f"clips_per_word must be >= 3. Received: clips_per_word={clips_per_word}")
+    _check_clips_per_word(clips_per_word)
     if shutil.which("espeak-ng") is None:
         raise RuntimeError(_INSTALL)
     rng = np.random.default_rng(seed)
@@ -159,23 +159,39 @@ def make(out_dir, seed=0, clips_per_word=CLIPS_PER_WORD, workers=2):
     return len(jobs)
 
 
-def main(argv):
-    """CLI entry: parses its own flags (nothing global) and writes the set."""
-    from absl import flags
-    fv = flags.FlagValues()
-    flags.DEFINE_string("out", None, "Folder to write the Speech Commands layout into.",
-                        required=True, flag_values=fv)
-    flags.DEFINE_integer("seed", 0, "Seed for every random choice.", flag_values=fv)
-    flags.DEFINE_integer("clips_per_word", CLIPS_PER_WORD, "Clips of each digit word.",
-                         flag_values=fv)
-    try:
-        fv(argv)
-    except flags.Error as e:
-        sys.exit(f"{e}\n{__doc__}")
+def _check_clips_per_word(clips_per_word):
+    if clips_per_word < 3:  # one speaker each for train, validation and test
+        raise ValueError(f"clips_per_word must be >= 3. Received: clips_per_word={clips_per_word}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoDataArgs:
+    """`python -m clar_tf.demo_data`'s flags."""
+
+    out: str
+    seed: int = 0
+    clips_per_word: int = CLIPS_PER_WORD
+
+    def __post_init__(self):
+        _check_clips_per_word(self.clips_per_word)
+
+
+HELP = {
+    "out": "Folder to write the Speech Commands layout into.",
+    "seed": "Seed for every random choice.",
+    "clips_per_word": "Clips of each digit word (at least 3).",
+}
+
+
+def main(args):
+    """Writes the set. `args`: a `DemoDataArgs`, or a command line (program name first)
+    to parse into one."""
+    if not isinstance(args, DemoDataArgs):
+        args = cli.parse(DemoDataArgs, args, HELP)
     start = time.perf_counter()
-    n = make(fv.out, seed=fv.seed, clips_per_word=fv.clips_per_word)
-    print(f"wrote {n} clips to {fv.out} in {time.perf_counter() - start:.1f} s")
+    n = make(args.out, seed=args.seed, clips_per_word=args.clips_per_word)
+    print(f"wrote {n} clips to {args.out} in {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    cli.main(DemoDataArgs, main, HELP)

@@ -32,16 +32,18 @@ From Python:
     model = embed.load("runs/sc10")             # or an export dir from clar_tf.export
     clip, frames, seconds = embed.embed(audio, 44100, model)
 """
+import dataclasses
 import json
 import os
 import sys
 import time
+from typing import Optional, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import export, run_dir
+from clar_tf import cli, export, run_dir
 from clar_tf.audio import io as audio_io
 from clar_tf.models import loading
 
@@ -281,32 +283,44 @@ def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbos
     return written, skipped
 
 
-def main(argv):
-    from absl import flags
+@dataclasses.dataclass(frozen=True)
+class EmbedArgs:
+    """`python -m clar_tf.embed`'s flags, and `files`, its positional arguments."""
 
-    f = flags.FLAGS
-    if len(argv) < 2:
-        raise SystemExit("Give at least one audio file or folder to embed.")
+    model: str
+    out: str
+    files: Tuple[str, ...]
+    hop_ms: Optional[float] = None
+    skip_bad_files: bool = False
+
+    def __post_init__(self):
+        if not self.files:
+            raise ValueError("Give at least one audio file or folder to embed.")
+
+
+HELP = {
+    "model": "A clar_tf run's model_dir or a clar_tf.export folder.",
+    "out": "Folder for the .npz files.",
+    "hop_ms": "Milliseconds between windows (default: half a clip).",
+    "skip_bad_files": ("Skip unreadable files (listed at the end; the exit status is "
+                       "still 1)."),
+}
+
+
+def main(args):
+    """Embeds `args.files` into `args.out`; exits 1 naming the files it could not read."""
     start = time.perf_counter()
     try:
-        model = load(f.model)
-        written, skipped = embed_files(argv[1:], model, f.out, f.hop_ms, f.skip_bad_files)
+        model = load(args.model)
+        written, skipped = embed_files(args.files, model, args.out, args.hop_ms,
+                                       args.skip_bad_files)
     except (ValueError, audio_io.AudioError) as e:  # AudioError names the file
         raise SystemExit(f"error: {e}") from None
     print(f"embedded {len(written)} files with {model.source} (D={model.embedding_size}) "
-          f"→ {f.out} in {time.perf_counter() - start:.1f} s")
+          f"→ {args.out} in {time.perf_counter() - start:.1f} s")
     if skipped:
         raise SystemExit(f"skipped {len(skipped)} unreadable files:\n" + "\n".join(skipped))
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-
-    flags.DEFINE_string("model", None, "A clar_tf run's model_dir or a clar_tf.export "
-                        "folder.", required=True)
-    flags.DEFINE_string("out", None, "Folder for the .npz files.", required=True)
-    flags.DEFINE_float("hop_ms", None, "Milliseconds between windows (default: half a "
-                       "clip).")
-    flags.DEFINE_bool("skip_bad_files", False, "Skip unreadable files (listed at the end; "
-                      "the exit status is still 1).")
-    app.run(main)
+    cli.main(EmbedArgs, main, HELP, positional="files")

@@ -19,13 +19,15 @@ in `--data_dir` from `--manual_dir` / `--eval_manual_dir`, the user's flags, nev
 paths from the run's `config.json`.
 """
 import csv
+import dataclasses
 import os
+from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import input_pipeline, run_dir
+from clar_tf import cli, input_pipeline, run_dir
 from clar_tf.models import loading
 
 MIN_STEPS = 2000
@@ -134,14 +136,31 @@ class LinearEvalCallback(keras.callbacks.Callback):
             logs["linear_eval_top1"] = result["top1"]
 
 
-def main(argv):
-    del argv
-    from absl import flags
+@dataclasses.dataclass(frozen=True)
+class EvaluateArgs:
+    """`python -m clar_tf.evaluate`'s flags."""
 
+    model_dir: str
+    data_dir: str = "data/tfds"
+    manual_dir: Optional[str] = None
+    eval_manual_dir: Optional[str] = None
+
+
+HELP = {
+    "model_dir": "A training run's model_dir.",
+    "data_dir": ("Where prepared datasets live (prepared there if missing); the run's own "
+                 "data_dir is not used."),
+    "manual_dir": ("The training dataset's published layout, if it must be prepared (as "
+                   "clar_tf.train's flag)."),
+    "eval_manual_dir": "The same for the run's --eval_dataset.",
+}
+
+
+def main(args):
+    """Scores the encoder of the run in `args.model_dir`; writes `linear_eval.json`."""
     from clar_tf import config as config_lib
 
-    fv = flags.FLAGS
-    model_dir = fv.model_dir
+    model_dir = args.model_dir
     path = run_dir.path(model_dir, run_dir.CONFIG)
     if not os.path.exists(path):
         raise SystemExit(f"--model_dir={model_dir}: no config.json (not a clar_tf run)")
@@ -152,8 +171,8 @@ def main(argv):
         raise SystemExit(f"error: {path} is not a clar_tf config: {e}") from None
     # The datasets are read, and prepared if need be, where the user's flags say: a
     # model_dir's config.json never decides where files are written.
-    config = config.replace(data_dir=fv.data_dir, manual_dir=fv.manual_dir,
-                            eval_manual_dir=fv.eval_manual_dir)
+    config = config.replace(data_dir=args.data_dir, manual_dir=args.manual_dir,
+                            eval_manual_dir=args.eval_manual_dir)
     encoder_path = run_dir.path(model_dir, run_dir.ENCODER)
     if not os.path.exists(encoder_path):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
@@ -167,12 +186,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-
-    flags.DEFINE_string("model_dir", None, "A training run's model_dir.", required=True)
-    flags.DEFINE_string("data_dir", "data/tfds", "Where prepared datasets live (prepared "
-                        "there if missing); the run's own data_dir is not used.")
-    flags.DEFINE_string("manual_dir", None, "The training dataset's published layout, if "
-                        "it must be prepared (as clar_tf.train's flag).")
-    flags.DEFINE_string("eval_manual_dir", None, "The same for the run's --eval_dataset.")
-    app.run(main)
+    cli.main(EvaluateArgs, main, HELP)

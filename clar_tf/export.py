@@ -58,14 +58,16 @@ answers `{"predictions": [{"embedding": [...], "logits": [...], "probabilities":
 "classes": "seven"}, ...]}`; the columnar form `{"inputs": {"audio": [[...], [...]]}}`
 answers `{"outputs": {...}}`.
 """
+import dataclasses
 import json
 import os
 import time
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from clar_tf import layers, run_dir
+from clar_tf import cli, layers, run_dir
 from clar_tf.audio import io as audio_io
 from clar_tf.models import loading
 
@@ -230,34 +232,43 @@ def export_saved_model(model_dir, export_dir, version=None):
     return target
 
 
-def main(argv):
-    from absl import flags
+@dataclasses.dataclass(frozen=True)
+class ExportArgs:
+    """`python -m clar_tf.export`'s flags."""
 
-    if len(argv) > 1:
-        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    f = flags.FLAGS
-    if not (f.export_dir or f.tflite):
-        raise SystemExit("error: give --export_dir (SavedModel), --tflite (on-device "
-                         "file) or both")
+    model_dir: str
+    export_dir: Optional[str] = None
+    version: Optional[int] = None
+    tflite: Optional[str] = None
+
+    def __post_init__(self):
+        if not (self.export_dir or self.tflite):
+            raise ValueError("give --export_dir (SavedModel), --tflite (on-device file) "
+                             "or both")
+
+
+HELP = {
+    "model_dir": "A finished clar_tf.train run.",
+    "export_dir": "Folder of versioned SavedModels (TF Serving's model base path).",
+    "version": "Version number (default: Unix time).",
+    "tflite": ("Also (or only) write the on-device TFLite model to this .tflite file, "
+               "metadata beside it (clar_tf.tflite_export)."),
+}
+
+
+def main(args):
+    """Writes the SavedModel and/or the TFLite file that `args` asks for."""
     try:
-        if f.export_dir:
-            path = export_saved_model(f.model_dir, f.export_dir, f.version)
-            print(f"exported {f.model_dir} → {path}")
-        if f.tflite:
+        if args.export_dir:
+            path = export_saved_model(args.model_dir, args.export_dir, args.version)
+            print(f"exported {args.model_dir} → {path}")
+        if args.tflite:
             from clar_tf import tflite_export
-            path = tflite_export.export_tflite(f.model_dir, f.tflite)
-            print(f"exported {f.model_dir} → {path} (TFLite, builtin ops)")
+            path = tflite_export.export_tflite(args.model_dir, args.tflite)
+            print(f"exported {args.model_dir} → {path} (TFLite, builtin ops)")
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-
-    flags.DEFINE_string("model_dir", None, "A finished clar_tf.train run.", required=True)
-    flags.DEFINE_string("export_dir", None, "Folder of versioned SavedModels (TF Serving's "
-                        "model base path).")
-    flags.DEFINE_integer("version", None, "Version number (default: Unix time).")
-    flags.DEFINE_string("tflite", None, "Also (or only) write the on-device TFLite model "
-                        "to this .tflite file, metadata beside it (clar_tf.tflite_export).")
-    app.run(main)
+    cli.main(ExportArgs, main, HELP)

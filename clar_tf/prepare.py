@@ -6,11 +6,13 @@
 `--dataset` is one of `clar_tf.datasets.NAMES`; see `clar_tf.datasets` for the layout
 each expects in `--manual_dir` and for preparing at scale with Apache Beam.
 """
+import dataclasses
 import sys
+from typing import Optional
 
 import numpy as np
 
-from clar_tf import datasets
+from clar_tf import checks, cli, datasets
 
 
 def class_counts(name, ds_info, **load_kwargs):
@@ -43,36 +45,49 @@ def format_counts(ds_info, counts):
     return "\n".join(lines)
 
 
-def main(argv):
-    """CLI entry: parses its own flags (nothing global), prepares, prints the counts."""
-    from absl import flags
-    fv = flags.FlagValues()
-    flags.DEFINE_enum("dataset", None, datasets.NAMES, "Dataset to prepare.",
-                      required=True, flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Where prepared datasets live.", required=True,
-                        flag_values=fv)
-    flags.DEFINE_string("manual_dir", None, "The published layout to prepare from.",
-                        flag_values=fv)
-    flags.DEFINE_integer("clip_length", None, "Samples per clip (required for folder).",
-                         flag_values=fv)
-    flags.DEFINE_bool("unlabeled", False, "folder only: read all audio files, label -1.",
-                      flag_values=fv)
-    flags.DEFINE_bool("skip_bad_files", False, "Skip unreadable/empty/truncated files.",
-                      flag_values=fv)
+@dataclasses.dataclass(frozen=True)
+class PrepareArgs:
+    """`python -m clar_tf.prepare`'s flags."""
+
+    dataset: str
+    data_dir: str
+    manual_dir: Optional[str] = None
+    clip_length: Optional[int] = None
+    unlabeled: bool = False
+    skip_bad_files: bool = False
+
+    def __post_init__(self):
+        checks.check_choice("dataset", self.dataset, datasets.NAMES)
+
+
+HELP = {
+    "dataset": "Dataset to prepare.",
+    "data_dir": "Where prepared datasets live.",
+    "manual_dir": "The published layout to prepare from.",
+    "clip_length": "Samples per clip (required for folder).",
+    "unlabeled": "folder only: read all audio files, label -1.",
+    "skip_bad_files": "Skip unreadable/empty/truncated files.",
+}
+CHOICES = {"dataset": datasets.NAMES}
+
+
+def main(args):
+    """Prepares `args.dataset` and prints its counts.
+
+    `args`: a `PrepareArgs`, or a command line (program name first) to parse into one.
+    """
+    if not isinstance(args, PrepareArgs):
+        args = cli.parse(PrepareArgs, args, HELP, CHOICES)
+    kwargs = dict(data_dir=args.data_dir, manual_dir=args.manual_dir,
+                  clip_length=args.clip_length, unlabeled=args.unlabeled,
+                  skip_bad_files=args.skip_bad_files)
     try:
-        fv(argv)
-    except flags.Error as e:
-        sys.exit(f"{e}\n{__doc__}")
-    kwargs = dict(data_dir=fv.data_dir, manual_dir=fv.manual_dir,
-                  clip_length=fv.clip_length, unlabeled=fv.unlabeled,
-                  skip_bad_files=fv.skip_bad_files)
-    try:
-        ds_info = datasets.info(fv.dataset, **kwargs)
-        counts = class_counts(fv.dataset, ds_info, **kwargs)
+        ds_info = datasets.info(args.dataset, **kwargs)
+        counts = class_counts(args.dataset, ds_info, **kwargs)
     except (ValueError, FileNotFoundError) as e:  # user errors name their flag or file
         sys.exit(f"error: {e}")
     print(format_counts(ds_info, counts))
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    cli.main(PrepareArgs, main, HELP, CHOICES)

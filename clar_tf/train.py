@@ -3,9 +3,9 @@
     python -m clar_tf.train --flagfile=configs/demo.flags
     python -m clar_tf.train --flagfile=configs/sc10.flags --manual_dir=/data/speech_commands
 
-The flags are derived from `Config` (`config.define_flags`); this module's `main` is
-the only training code that reads them. `run(config)` is what the TFX `run_fn`, the
-experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
+The flags are derived from `Config` (`clar_tf.cli`, `config.flag_spec`); this module's
+`__main__` block is the only training code that reads them. `run(config)` is what the
+TFX `run_fn`, the experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
 backup, TensorBoard logs, `train_log.csv`, `linear_eval.csv` (the Fig. 5 curve when
 `--eval_every` > 0), `encoder.keras`, `inference.keras`, the labels, `export/<version>/`
 (the serving SavedModel) and `results.json`: the layout is `clar_tf.run_dir`'s.
@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from clar_tf import config as config_lib
-from clar_tf import datasets, distribute, evaluate, export, input_pipeline, run_dir
+from clar_tf import cli, datasets, distribute, evaluate, export, input_pipeline, run_dir
 from clar_tf.models import factory
 from clar_tf.run_dir import ModelDirLock, lock_name
 
@@ -191,12 +191,8 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
     return result
 
 
-def main(argv):
-    from absl import flags
-
-    if len(argv) > 1:
-        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    config = config_lib.config_from_flags(flags.FLAGS)
+def main(config):
+    """`python -m clar_tf.train`: runs `config` (parsed from the flags), errors as messages."""
     try:
         run(config)
     except (ValueError, OSError) as e:  # user errors and a failed checkpoint write
@@ -222,7 +218,4 @@ def _peer_failure(message):
 
 
 if __name__ == "__main__":
-    from absl import app
-
-    config_lib.define_flags(dataset_names=datasets.NAMES)
-    app.run(main)
+    cli.main(config_lib.Config, main, *config_lib.flag_spec(datasets.NAMES))

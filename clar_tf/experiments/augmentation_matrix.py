@@ -18,6 +18,9 @@ from clar_tf.experiments import cli, plots, presets, runner, tables
 EXPERIMENT = "augmentation_matrix"
 FIELDS = ("encoder", "first", "second", "seed", "top1")
 
+# The flags: `python -m clar_tf.experiments.augmentation_matrix --help`.
+Args = cli.args_class("results/fig4")
+
 
 def augment_spec(first, second):
     """The `augment` string of a matrix cell: one augmentation on the diagonal."""
@@ -89,4 +92,4 @@ def run(preset="cpu_small", out="results/fig4", seeds=1, dataset=None, manual_di
 
 
 if __name__ == "__main__":
-    cli.cli(run, "results/fig4")
+    cli.main(Args, run)

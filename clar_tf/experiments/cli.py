@@ -1,45 +1,54 @@
-"""The command line every experiment driver shares: `--preset`, `--out`, `--seeds`, data.
+"""The command line every experiment driver shares: `ExperimentArgs` (`--preset`, `--out`,
+`--seeds`, data), through `clar_tf.cli` like every clar_tf tool.
 
-Flags are defined here (`define_flags`) but read only in each driver's `main` (`cli`).
+A driver declares `Args = args_class(default_out)` (a subclass adds its own fields) and
+ends in `main(Args, run)`, which calls `run(**fields)`.
 """
+import dataclasses
+from typing import Optional
+
+from clar_tf import checks
+from clar_tf import cli as clar_cli
 from clar_tf.experiments.presets import PRESETS
 
 
-def define_flags(default_out):
-    """The flags every driver takes; each driver's `main` reads them."""
-    from absl import flags
+@dataclasses.dataclass(frozen=True)
+class ExperimentArgs:
+    """The flags every driver takes (`out`'s default is the driver's: `args_class`)."""
 
-    flags.DEFINE_enum("preset", "cpu_small", list(PRESETS),
-                      "paper: the paper's scale; cpu_small: two CPU cores; tiny: tests.")
-    flags.DEFINE_string("out", default_out, "Output folder: CSV/Markdown/PNG, and runs/ "
-                        "with one model_dir per cell (re-running resumes).")
-    flags.DEFINE_integer("seeds", 1, "Seeds per cell (0..N-1); tables show mean ± std.",
-                         lower_bound=1)
-    flags.DEFINE_string("dataset", None, "Dataset (default: the preset's).")
-    flags.DEFINE_string("manual_dir", None, "The dataset's on-disk layout (default: the "
-                        "preset's, for its own dataset).")
-    flags.DEFINE_string("data_dir", None, "Prepared TFDS data (default: the preset's).")
+    preset: str = "cpu_small"
+    out: str = "results"
+    seeds: int = 1
+    dataset: Optional[str] = None
+    manual_dir: Optional[str] = None
+    data_dir: Optional[str] = None
 
-
-def flag_kwargs(flag_values):
-    """The common flags as keyword arguments of a driver's `run`."""
-    return dict(preset=flag_values.preset, out=flag_values.out, seeds=flag_values.seeds,
-                dataset=flag_values.dataset, manual_dir=flag_values.manual_dir,
-                data_dir=flag_values.data_dir)
+    def __post_init__(self):
+        checks.check_choice("preset", self.preset, tuple(PRESETS))
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1. Received: seeds={self.seeds}")
 
 
-def cli(run, default_out):
-    """A driver's command line: defines the common flags, then `run(**flags)`.
+HELP = {
+    "preset": "paper: the paper's scale; cpu_small: two CPU cores; tiny: tests.",
+    "out": ("Output folder: CSV/Markdown/PNG, and runs/ with one model_dir per cell "
+            "(re-running resumes)."),
+    "seeds": "Seeds per cell (0..N-1); tables show mean ± std.",
+    "dataset": "Dataset (default: the preset's).",
+    "manual_dir": "The dataset's on-disk layout (default: the preset's, for its own dataset).",
+    "data_dir": "Prepared TFDS data (default: the preset's).",
+}
+CHOICES = {"preset": tuple(PRESETS)}
 
-    The only place the drivers read absl flags (call it under `__main__`).
-    """
-    from absl import app, flags
 
-    define_flags(default_out)
+def args_class(default_out):
+    """`ExperimentArgs` whose `out` defaults to `default_out` (the driver's folder)."""
+    return dataclasses.make_dataclass(
+        "ExperimentArgs", [("out", str, dataclasses.field(default=default_out))],
+        bases=(ExperimentArgs,), frozen=True)
 
-    def main(argv):
-        if len(argv) > 1:
-            raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-        run(**flag_kwargs(flags.FLAGS))
 
-    app.run(main)
+def main(cls, run, help=None):
+    """A driver's command line: `cls`'s flags (`help`: default `HELP`), then
+    `run(**fields)`. Call it under `if __name__ == "__main__"`."""
+    clar_cli.main(cls, lambda args: run(**dataclasses.asdict(args)), help or HELP, CHOICES)

@@ -31,6 +31,9 @@ PAPER = {
 NAMES = {"supervised": ("Cross-Entropy", "Supervised"), "supcon": ("SupCon", "Supervised"),
          "simclr": ("SimCLR", "Self-supervised"), "clar": ("CLAR", "Semi-supervised")}
 
+# The flags: `python -m clar_tf.experiments.label_fraction --help`.
+Args = cli.args_class("results/table2")
+
 
 def cells(preset, out, seeds, **data):
     """One cell per (fraction, method, seed), SimCLR once per seed; by fraction first."""
@@ -132,4 +135,4 @@ def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_
 
 
 if __name__ == "__main__":
-    cli.cli(run, "results/table2")
+    cli.main(Args, run)

@@ -18,6 +18,7 @@ method reaches SimCLR's final accuracy.
 """
 import collections
 import csv
+import dataclasses
 import os
 
 import numpy as np
@@ -25,6 +26,17 @@ import numpy as np
 from clar_tf.experiments import cli, label_fraction, plots, presets, runner, tables
 
 FIELDS = ("method", "labeled_fraction", "seed", "epoch", "top1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Args(cli.args_class("results/fig5")):
+    """The flags: the drivers' and `--table2_dir`."""
+
+    table2_dir: str = "results/table2"
+
+
+HELP = dict(cli.HELP, table2_dir=("The --out of label_fraction with the same preset and "
+                                  "seeds: its runs/ hold the curves."))
 
 
 def read_curve(model_dir, result):
@@ -134,18 +146,5 @@ def run(preset="cpu_small", out="results/fig5", seeds=1, dataset=None, manual_di
     return rows
 
 
-def main(argv):
-    from absl import flags
-
-    if len(argv) > 1:
-        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
-    run(**cli.flag_kwargs(flags.FLAGS), table2_dir=flags.FLAGS.table2_dir)
-
-
 if __name__ == "__main__":
-    from absl import app, flags
-
-    cli.define_flags("results/fig5")
-    flags.DEFINE_string("table2_dir", "results/table2", "The --out of label_fraction with "
-                        "the same preset and seeds: its runs/ hold the curves.")
-    app.run(main)
+    cli.main(Args, run, HELP)

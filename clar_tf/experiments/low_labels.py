@@ -22,13 +22,16 @@ singular values; a collapsing encoder loses rank) and the mean moving variance o
 encoder's last batch norm. Writes `steps.csv`, `epochs.csv` and `summary.md` in `--out`.
 """
 import csv
+import dataclasses
 import os
 import time
+from typing import Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from clar_tf import checks, cli
 from clar_tf import config as config_lib
 from clar_tf import datasets, evaluate, input_pipeline
 from clar_tf.experiments import presets, tables
@@ -197,21 +200,46 @@ def run(preset="cpu_small", out="results/low_labels", fraction=0.01, epochs=5,
     return epoch_rows
 
 
+@dataclasses.dataclass(frozen=True)
+class LowLabelsArgs:
+    """`python -m clar_tf.experiments.low_labels`'s flags: `run`'s arguments."""
+
+    preset: str = "cpu_small"
+    out: str = "results/low_labels"
+    fraction: float = 0.01
+    epochs: int = 5
+    eval_epochs: Tuple[int, ...] = (1, 3, 5)
+    variants: Tuple[str, ...] = tuple(VARIANTS)
+    seed: int = 0
+
+    def __post_init__(self):
+        checks.check_choice("preset", self.preset, tuple(presets.PRESETS))
+        checks.check_names("variants", self.variants, VARIANTS)
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1]. Received: fraction={self.fraction}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1. Received: epochs={self.epochs}")
+        if not self.eval_epochs or not all(1 <= e <= self.epochs for e in self.eval_epochs):
+            raise ValueError("eval_epochs must be epochs in [1, epochs]. Received: "
+                             f"eval_epochs={self.eval_epochs}, epochs={self.epochs}")
+
+
+HELP = {
+    "preset": "Experiment preset (data and model scale).",
+    "out": "Output folder.",
+    "fraction": "Labeled fraction.",
+    "epochs": "Epochs per variant.",
+    "eval_epochs": "Epochs after which to evaluate.",
+    "variants": "Variants: " + ", ".join(VARIANTS),
+    "seed": "Seed.",
+}
+CHOICES = {"preset": tuple(presets.PRESETS)}
+
+
+def main(args):
+    """Runs the variants `args` names."""
+    run(**dataclasses.asdict(args))
+
+
 if __name__ == "__main__":
-    from absl import app, flags
-
-    flags.DEFINE_string("preset", "cpu_small", "Experiment preset (data and model scale).")
-    flags.DEFINE_string("out", "results/low_labels", "Output folder.")
-    flags.DEFINE_float("fraction", 0.01, "Labeled fraction.")
-    flags.DEFINE_integer("epochs", 5, "Epochs per variant.")
-    flags.DEFINE_list("eval_epochs", ["1", "3", "5"], "Epochs after which to evaluate.")
-    flags.DEFINE_list("variants", list(VARIANTS), "Variants: " + ", ".join(VARIANTS))
-    flags.DEFINE_integer("seed", 0, "Seed.")
-    F = flags.FLAGS
-
-    def main(argv):
-        del argv
-        run(F.preset, F.out, F.fraction, F.epochs, tuple(int(e) for e in F.eval_epochs),
-            tuple(F.variants), F.seed)
-
-    app.run(main)
+    cli.main(LowLabelsArgs, main, HELP, CHOICES)

@@ -19,6 +19,9 @@ FIELDS = ("encoder", "augment", "seed", "top1")
 PAPER_SC10 = {("1d", "FD"): 67.7, ("1d", "FD+TST"): 84.2, ("1d", "FD+TST+PS"): 79.9,
               ("2d", "FD"): 70.2, ("2d", "FD+TM"): 89.3, ("2d", "FD+TM+TS"): 84.6}
 
+# The flags: `python -m clar_tf.experiments.raw_vs_tf --help`.
+Args = cli.args_class("results/table1")
+
 
 def cells(preset, out, seeds, **data):
     preset = presets.get_preset(preset)
@@ -65,4 +68,4 @@ def run(preset="cpu_small", out="results/table1", seeds=1, dataset=None, manual_
 
 
 if __name__ == "__main__":
-    cli.cli(run, "results/table1")
+    cli.main(Args, run)

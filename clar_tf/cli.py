@@ -1,0 +1,133 @@
+"""Every clar_tf command line: a frozen dataclass → absl flags → the frozen dataclass.
+
+A tool declares its arguments as a frozen dataclass (one field per flag, every check in
+`__post_init__`), a `{field: help}` dict and a `{field: allowed values}` dict, and ends in
+
+    if __name__ == "__main__":
+        cli.main(ToolArgs, main, HELP, CHOICES)
+
+`define_flags` derives one flag per field (type and default from the field, an enum when
+the field has choices, required when it has no default); `from_flags` builds the
+dataclass from parsed flags, turning its `ValueError` into an error that names the flag;
+`main` is absl's `app.run` around both (so `--help` lists the tool's flags and
+`--flagfile` works). Only `main` touches the global `FLAGS`: `parse` reads a command line
+into the dataclass with flags of its own (tests, and tools called in-process).
+"""
+import dataclasses
+import sys
+import typing
+
+
+def _field_type(field):
+    """bool, int, float, str or tuple[T, ...]: the field's type, Optional[T] read as T."""
+    kind = field.type
+    if typing.get_origin(kind) is typing.Union:
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    return kind
+
+
+def flag_fields(cls, positional=None):
+    """The fields of `cls` that are flags: all but the `positional` one."""
+    return [f for f in dataclasses.fields(cls) if f.name != positional]
+
+
+def _tuple_parser(item):
+    """An absl parser of `--name=a,b,c` into a tuple of `item` (a bad item names the flag)."""
+    from absl import flags
+
+    class TupleParser(flags.ListParser):
+        def parse(self, argument):
+            if isinstance(argument, tuple):
+                return argument
+            return tuple(item(x) for x in super().parse(argument))
+
+    return TupleParser()
+
+
+def define_flags(cls, help, choices=None, flag_values=None, required=None, positional=None,
+                 module_name=None):
+    """Defines an absl flag for every field of the frozen dataclass `cls`.
+
+    Args:
+      cls: the dataclass; field types bool, int, float, str, tuple[T, ...] (a
+        comma-separated flag), each possibly Optional.
+      help: {field name: help text}, one per flag.
+      choices: {field name: allowed values}: those flags are enums.
+      flag_values: the `absl.flags.FlagValues` to define them in (default: FLAGS).
+      required: names of the flags that must be given (default: the fields without a
+        default).
+      positional: a field filled from the positional arguments, not a flag.
+      module_name: the module `--help` lists the flags under (default: the caller).
+    """
+    from absl import flags
+
+    fv = flags.FLAGS if flag_values is None else flag_values
+    choices = choices or {}
+    fields = flag_fields(cls, positional)
+    if required is None:
+        required = [f.name for f in fields if f.default is dataclasses.MISSING]
+    where = {} if module_name is None else {"module_name": module_name}
+    for field in fields:
+        name, help_text = field.name, help[field.name]
+        default = None if field.default is dataclasses.MISSING else field.default
+        kind = _field_type(field)
+        if name in choices:
+            flags.DEFINE_enum(name, default, choices[name], help_text, flag_values=fv, **where)
+        elif typing.get_origin(kind) is tuple:
+            flags.DEFINE(_tuple_parser(typing.get_args(kind)[0]), name, default, help_text,
+                         flag_values=fv, serializer=flags.CsvListSerializer(","), **where)
+        else:
+            define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+                      float: flags.DEFINE_float, str: flags.DEFINE_string}[kind]
+            define(name, default, help_text, flag_values=fv, **where)
+    for name in required:
+        flags.mark_flag_as_required(name, flag_values=fv)
+
+
+def from_flags(cls, flag_values, positional=None, **values):
+    """Builds the frozen `cls` from parsed flags (and `values` of the fields that are not
+    flags); a `ValueError` of its `__post_init__` exits with "Flag error: ..." naming it."""
+    values.update({f.name: flag_values[f.name].value for f in flag_fields(cls, positional)})
+    try:
+        return cls(**values)
+    except ValueError as e:
+        raise SystemExit(f"Flag error: {e}") from None
+
+
+def _positional_values(argv, positional):
+    """{positional: argv[1:]} for a tool that takes arguments; else refuses any."""
+    if positional:
+        return {positional: tuple(argv[1:])}
+    if len(argv) > 1:
+        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+    return {}
+
+
+def parse(cls, argv, help, choices=None, positional=None):
+    """`argv` (program name first) as the frozen `cls`, with flags of its own (not FLAGS).
+
+    A bad or missing flag exits with absl's error, which names it.
+    """
+    from absl import flags
+
+    fv = flags.FlagValues()
+    define_flags(cls, help, choices, flag_values=fv, positional=positional)
+    try:
+        rest = fv(argv)
+    except flags.Error as e:
+        raise SystemExit(f"Flag error: {e}") from None
+    return from_flags(cls, fv, positional, **_positional_values(rest, positional))
+
+
+def main(cls, fn, help, choices=None, positional=None):
+    """A tool's command line: defines `cls`'s flags, then absl's `app.run` calls
+    `fn(cls instance)`. `positional`: the field that receives the positional arguments;
+    without one, stray arguments are an error. Call it under `if __name__ == "__main__"`."""
+    from absl import app, flags
+
+    define_flags(cls, help, choices, positional=positional, module_name=sys.argv[0])
+
+    def run(argv):
+        fn(from_flags(cls, flags.FLAGS, positional, **_positional_values(argv, positional)))
+
+    app.run(run)

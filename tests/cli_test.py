@@ -1,0 +1,151 @@
+"""Every CLI's arguments: a frozen dataclass ↔ its absl flags (`clar_tf.cli`)."""
+import dataclasses
+import runpy
+import sys
+
+import pytest
+from absl import app, flags
+
+from clar_tf import cli, config, datasets, demo_data, embed, evaluate, export, prepare
+from clar_tf.experiments import cli as experiments_cli
+from clar_tf.experiments import learning_curves, low_labels
+
+# (module, its args class, help, choices, positional field)
+TOOLS = {
+    "clar_tf.train": (config.Config, *config.flag_spec(datasets.NAMES), None),
+    "clar_tf.evaluate": (evaluate.EvaluateArgs, evaluate.HELP, None, None),
+    "clar_tf.export": (export.ExportArgs, export.HELP, None, None),
+    "clar_tf.embed": (embed.EmbedArgs, embed.HELP, None, "files"),
+    "clar_tf.prepare": (prepare.PrepareArgs, prepare.HELP, prepare.CHOICES, None),
+    "clar_tf.demo_data": (demo_data.DemoDataArgs, demo_data.HELP, None, None),
+    "clar_tf.experiments.augmentation_matrix": (
+        experiments_cli.args_class("results/fig4"), experiments_cli.HELP,
+        experiments_cli.CHOICES, None),
+    "clar_tf.experiments.learning_curves": (
+        learning_curves.Args, learning_curves.HELP, experiments_cli.CHOICES, None),
+    "clar_tf.experiments.low_labels": (
+        low_labels.LowLabelsArgs, low_labels.HELP, low_labels.CHOICES, None),
+}
+
+
+def _parse(module, argv):
+    cls, help_texts, choices, positional = TOOLS[module]
+    return cli.parse(cls, [module, *argv], help_texts, choices, positional)
+
+
+@pytest.mark.parametrize("module, argv, expected", [
+    ("clar_tf.train", ["--model_dir=m", "--method=simclr", "--width=0.5", "--noexport",
+                       "--steps_per_epoch=3", "--dataset=esc50"],
+     config.Config(model_dir="m", method="simclr", width=0.5, export=False,
+                   steps_per_epoch=3, dataset="esc50")),
+    ("clar_tf.evaluate", ["--model_dir=r", "--manual_dir=/d"],
+     evaluate.EvaluateArgs(model_dir="r", manual_dir="/d")),
+    ("clar_tf.export", ["--model_dir=r", "--tflite=a.tflite", "--version=7"],
+     export.ExportArgs(model_dir="r", tflite="a.tflite", version=7)),
+    ("clar_tf.embed", ["--model=r", "--out=o", "--hop_ms=250", "a.wav", "--skip_bad_files",
+                       "dir"],
+     embed.EmbedArgs(model="r", out="o", files=("a.wav", "dir"), hop_ms=250.0,
+                     skip_bad_files=True)),
+    ("clar_tf.prepare", ["--dataset=folder", "--data_dir=d", "--clip_length=1600",
+                         "--unlabeled"],
+     prepare.PrepareArgs(dataset="folder", data_dir="d", clip_length=1600, unlabeled=True)),
+    ("clar_tf.demo_data", ["--out=o", "--seed=3"], demo_data.DemoDataArgs(out="o", seed=3)),
+    ("clar_tf.experiments.augmentation_matrix", ["--preset=tiny", "--seeds=2"],
+     experiments_cli.ExperimentArgs(preset="tiny", out="results/fig4", seeds=2)),
+    ("clar_tf.experiments.learning_curves", ["--table2_dir=t", "--data_dir=d"],
+     learning_curves.Args(out="results/fig5", table2_dir="t", data_dir="d")),
+    ("clar_tf.experiments.low_labels", ["--eval_epochs=2,4", "--epochs=4",
+                                        "--variants=paper,lpb8", "--fraction=0.1"],
+     low_labels.LowLabelsArgs(eval_epochs=(2, 4), epochs=4, variants=("paper", "lpb8"),
+                              fraction=0.1)),
+])
+def test_args_round_trip_through_flags(module, argv, expected):
+    parsed = _parse(module, argv)
+    assert dataclasses.astuple(parsed) == dataclasses.astuple(expected)
+    # and back: the parsed values written as flags parse to the same dataclass
+    cls, _, _, positional = TOOLS[module]
+    again = [f"--{f.name}={_flag_text(getattr(parsed, f.name))}"
+             for f in cli.flag_fields(cls, positional) if getattr(parsed, f.name) is not None]
+    extra = list(getattr(parsed, positional)) if positional else []
+    assert _parse(module, again + extra) == parsed
+
+
+def _flag_text(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+@pytest.mark.parametrize("module, argv, flag", [
+    ("clar_tf.train", ["--model_dir=m", "--batch_size=0"], "batch_size"),
+    ("clar_tf.train", ["--model_dir=m", "--encoder=3d"], "encoder"),
+    ("clar_tf.train", ["--method=clar"], "--model_dir"),  # required
+    ("clar_tf.evaluate", [], "--model_dir"),
+    ("clar_tf.export", ["--model_dir=r"], "--export_dir"),
+    ("clar_tf.export", ["--model_dir=r", "--tflite=a", "--version=x"], "--version"),
+    ("clar_tf.embed", ["--model=r", "--out=o"], "audio file"),
+    ("clar_tf.embed", ["--model=r", "--hop_ms=fast", "a.wav"], "--hop_ms"),
+    ("clar_tf.prepare", ["--dataset=sc11", "--data_dir=d"], "--dataset"),
+    ("clar_tf.prepare", ["--dataset=sc10"], "--data_dir"),
+    ("clar_tf.demo_data", ["--out=o", "--clips_per_word=2"], "clips_per_word"),
+    ("clar_tf.experiments.augmentation_matrix", ["--preset=huge"], "--preset"),
+    ("clar_tf.experiments.augmentation_matrix", ["--seeds=0"], "seeds"),
+    ("clar_tf.experiments.learning_curves", ["--seeds=two"], "--seeds"),
+    ("clar_tf.experiments.low_labels", ["--eval_epochs=1,x"], "--eval_epochs"),
+    ("clar_tf.experiments.low_labels", ["--eval_epochs=9"], "eval_epochs"),
+    ("clar_tf.experiments.low_labels", ["--variants=paper,typo"], "variants"),
+])
+def test_a_bad_flag_is_an_error_naming_it(module, argv, flag):
+    with pytest.raises(SystemExit, match=flag):
+        _parse(module, argv)
+
+
+def test_stray_arguments_are_refused():
+    with pytest.raises(SystemExit, match="Unexpected arguments: extra"):
+        _parse("clar_tf.evaluate", ["--model_dir=r", "extra"])
+
+
+# Every module whose `__main__` is a CLI, and its args class there.
+MAIN_ARGS = {
+    "clar_tf.train": "config_lib.Config", "clar_tf.evaluate": "EvaluateArgs",
+    "clar_tf.export": "ExportArgs", "clar_tf.embed": "EmbedArgs",
+    "clar_tf.prepare": "PrepareArgs", "clar_tf.demo_data": "DemoDataArgs",
+    "clar_tf.experiments.augmentation_matrix": "Args",
+    "clar_tf.experiments.label_fraction": "Args", "clar_tf.experiments.raw_vs_tf": "Args",
+    "clar_tf.experiments.learning_curves": "Args",
+    "clar_tf.experiments.low_labels": "LowLabelsArgs",
+}
+
+
+# runpy warns that the module was imported before it runs as __main__ (the test does so).
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+@pytest.mark.parametrize("module", sorted(MAIN_ARGS))
+def test_main_defines_exactly_the_dataclass_fields_as_listed_flags(module, monkeypatch):
+    __import__(module)  # its imports' flags (absl's own) are not the tool's
+    started = []
+    monkeypatch.setattr(app, "run", lambda main, *args, **kwargs: started.append(main))
+    before = set(flags.FLAGS)
+    try:
+        namespace = runpy.run_module(module, run_name="__main__")
+        defined = set(flags.FLAGS) - before
+        listed = {f.name for f in flags.FLAGS.get_key_flags_for_module(sys.argv[0])}
+        defaults = {name: flags.FLAGS[name].default for name in defined}
+    finally:
+        for name in set(flags.FLAGS) - before:
+            delattr(flags.FLAGS, name)
+    name, *attributes = MAIN_ARGS[module].split(".")
+    cls = namespace[name]
+    for attribute in attributes:
+        cls = getattr(cls, attribute)
+    positional = "files" if module == "clar_tf.embed" else None
+    assert len(started) == 1
+    assert defined == {f.name for f in cli.flag_fields(cls, positional)}
+    assert defined <= listed  # what `--help` shows
+    assert defaults == {f.name: None if f.default is dataclasses.MISSING else f.default
+                        for f in cli.flag_fields(cls, positional)}
+
+
+def test_drivers_default_out_is_their_own():
+    assert experiments_cli.args_class("results/fig4")().out == "results/fig4"
+    assert learning_curves.Args() == learning_curves.Args(
+        preset="cpu_small", out="results/fig5", seeds=1, table2_dir="results/table2")
+    assert issubclass(learning_curves.Args, experiments_cli.ExperimentArgs)
+
