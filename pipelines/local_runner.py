@@ -50,9 +50,17 @@ flags.DEFINE_bool("enable_cache", False, "Reuse outputs of unchanged components.
 
 
 def flagfile_config(path):
-    """The Config fields set in a clar_tf flag file, minus dataset and paths."""
-    return {name: value for name, value in config_lib.flagfile_values(path).items()
-            if name not in _PIPELINE_FIELDS}
+    """The Config fields set in a clar_tf flag file, minus dataset and paths.
+
+    Read from the repository root, whatever the current folder: a nested
+    `--flagfile=configs/...` (smoke.flags reads demo.flags) is relative to it."""
+    path, cwd = os.path.abspath(path), os.getcwd()
+    os.chdir(REPO)
+    try:
+        values = config_lib.flagfile_values(path)
+    finally:
+        os.chdir(cwd)
+    return {name: value for name, value in values.items() if name not in _PIPELINE_FIELDS}
 
 
 def preset_config(preset, overrides_json=None):

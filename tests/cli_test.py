@@ -1,5 +1,7 @@
-"""Every CLI's arguments: a frozen dataclass ↔ its absl flags (`clar_tf.cli`)."""
+"""Every CLI's arguments: a frozen dataclass ↔ its absl flags (`clar_tf.cli`), and the
+nested smoke flag file."""
 import dataclasses
+import os
 import runpy
 import sys
 
@@ -9,6 +11,8 @@ from absl import app, flags
 from clar_tf import cli, config, datasets, demo_data, embed, evaluate, export, prepare
 from clar_tf.experiments import cli as experiments_cli
 from clar_tf.experiments import learning_curves, low_labels
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # (module, its args class, help, choices, positional field)
 TOOLS = {
@@ -149,3 +153,33 @@ def test_drivers_default_out_is_their_own():
         preset="cpu_small", out="results/fig5", seeds=1, table2_dir="results/table2")
     assert issubclass(learning_curves.Args, experiments_cli.ExperimentArgs)
 
+
+# configs/smoke.flags before it read demo.flags (typed as the flags parse them).
+OLD_SMOKE = dict(dataset="spoken_digits", method="clar", encoder="2d", width=0.25,
+                 augment="FD+TM", batch_size=32, epochs=3, warmup_epochs=1.0,
+                 head_hidden_units=64, projection_units=32, linear_eval_epochs=20,
+                 verbose=2)
+# What smoke.flags sets after `--flagfile=configs/demo.flags`.
+SMOKE_OVERRIDES = dict(model_dir="runs/smoke", batch_size=32, epochs=3, eval_every=0,
+                       head_hidden_units=64, projection_units=32, linear_eval_epochs=20)
+
+
+def test_smoke_flags_are_the_demo_plus_size_overrides(monkeypatch):
+    monkeypatch.chdir(REPO)  # as the README and CI run it: the nested path is relative
+    smoke = config.flagfile_values("configs/smoke.flags")
+    demo = config.flagfile_values("configs/demo.flags")
+    assert smoke == {**demo, **SMOKE_OVERRIDES}
+    # Against the file before: the same values, plus the demo's data folders, its model_dir
+    # replaced by runs/smoke, and fields the demo sets to Config's defaults.
+    assert {k: smoke[k] for k in OLD_SMOKE} == OLD_SMOKE
+    added = {k: v for k, v in smoke.items() if k not in OLD_SMOKE}
+    assert added == dict(model_dir="runs/smoke", data_dir="data/tfds",
+                         manual_dir="data/spoken_digits", optimizer="lars",
+                         learning_rate=1.0, eval_every=0)
+    defaults = config.Config(model_dir="m")
+    assert all(getattr(defaults, k) == v for k, v in added.items()
+               if k in ("optimizer", "learning_rate", "eval_every"))
+    # The command line comes after the file, so it wins.
+    parsed = _parse("clar_tf.train", ["--flagfile=configs/smoke.flags",
+                                      "--model_dir=elsewhere", "--epochs=1"])
+    assert (parsed.model_dir, parsed.epochs, parsed.batch_size) == ("elsewhere", 1, 32)
