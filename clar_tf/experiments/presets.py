@@ -1,6 +1,8 @@
 """Experiment scales (`--preset`): dataset, shared `Config` fields and each driver's grid."""
 import dataclasses
 
+from clar_tf import config as config_lib
+
 # The paper's six augmentations in the order of §5; noise injection is mixed noise (MN).
 SIX_AUGMENTATIONS = ("PS", "MN", "FD", "TM", "TS", "TST")
 LABELED_FRACTIONS = (1.0, 0.2, 0.1, 0.01)
@@ -97,16 +99,19 @@ PRESETS = {
             "label_fraction": dict(methods=METHODS, fractions=LABELED_FRACTIONS,
                                    encoder="2d", augment="FD+TM"),
         }),
-    # For tests: two or three cells of two 2-step epochs at width 1/4 (the matrix is 1 x 1
-    # per encoder; the writers are tested on hand-made full grids). Not width 1/8: the 1D
-    # encoder's backward pass segfaults in oneDNN with 8 stem channels (TF 2.20, CPU).
+    # For tests: two or three cells of two 2-step epochs (the matrix is 1 x 1 per encoder;
+    # the writers are tested on hand-made full grids). `config.TINY`, the tests' smallest
+    # run, except where the drivers need more: width 1/4, because the 1D encoder's
+    # backward pass segfaults in oneDNN with 8 stem channels (width 1/8; TF 2.20, CPU);
+    # batch 32, because low_labels' lpb8 variants put 8 labeled clips in every batch;
+    # 2 epochs, because label_fraction's eval_every=1 curves (Fig. 5) need two points.
+    # TINY's one linear-eval epoch is enough: linear eval makes `evaluate.MIN_STEPS`
+    # updates whatever the epochs.
     "tiny": Preset(
         name="tiny",
         data=dict(dataset="spoken_digits", manual_dir="data/spoken_digits",
                   data_dir="data/tfds"),
-        config=dict(width=0.25, batch_size=32, epochs=2, steps_per_epoch=2,
-                    warmup_epochs=1.0, head_hidden_units=32, projection_units=16,
-                    linear_eval_epochs=20, verbose=0),
+        config=dict(config_lib.TINY, width=0.25, batch_size=32, epochs=2),
         experiments={
             "augmentation_matrix": dict(encoders=("1d", "2d"), augmentations=("FD",)),
             "raw_vs_tf": dict(rows=(("1d", "FD"), ("2d", "FD+TM"))),
