@@ -12,20 +12,40 @@ packages of requirements-tfx.txt. clar_tf writes with Python's `open`, so the pi
 root, serving dir and manual_dir must be paths the containers mount (a volume, or
 Cloud Storage FUSE such as `/gcs/<bucket>/...`), not `gs://` URLs.
 """
+import dataclasses
 import os
 import sys
-
-from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from pipelines import local_runner  # noqa: E402  (presets; defines its flags too)
+from clar_tf import cli  # noqa: E402
+from pipelines import local_runner  # noqa: E402  (presets and the shared flags)
 
-flags.DEFINE_string("image", "clar-tf:latest", "Container image every component runs in.")
-flags.DEFINE_string("output", "clar_tf_pipeline.json", "Pipeline JSON file to write "
-                    "(replaced if present).")
+
+@dataclasses.dataclass(frozen=True)
+class KubeflowRunnerArgs(local_runner.LocalRunnerArgs):
+    """`python -m pipelines.kubeflow_runner`'s flags: local_runner's plus these."""
+
+    image: str = "clar-tf:latest"
+    output: str = "clar_tf_pipeline.json"
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("pipeline_root", "serving_dir", "manual_dir"):
+            value = getattr(self, name)
+            if value is not None and not os.path.isabs(value):
+                raise ValueError(
+                    f"`{name}` must be an absolute path that the containers mount "
+                    f"(clar_tf writes with open(), so not a gs:// URL). "
+                    f"Received: {name}={value!r}")
+
+
+HELP = {**local_runner.HELP,
+        "image": "Container image every component runs in.",
+        "output": "Pipeline JSON file to write (replaced if present)."}
+CHOICES = local_runner.CHOICES
 
 
 def compile_pipeline(pipeline, image, output):
@@ -42,29 +62,21 @@ def compile_pipeline(pipeline, image, output):
     return runner.run(pipeline, write_out=True)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+def main(args):
+    """Compiles the pipeline that the `KubeflowRunnerArgs` `args` describe."""
     from pipelines import pipeline
 
-    f = flags.FLAGS
-    root = f.pipeline_root
-    for name in ("pipeline_root", "serving_dir", "manual_dir"):
-        value = f[name].value
-        if value is not None and not os.path.isabs(value):
-            raise SystemExit(f"--{name} must be an absolute path that the containers mount "
-                             f"(clar_tf writes with open(), so not a gs:// URL). Received: "
-                             f"--{name}={value}")
+    root = args.pipeline_root
     p = pipeline.create_pipeline(
-        pipeline_name=f.pipeline_name, pipeline_root=root, dataset=f.dataset,
-        manual_dir=f.manual_dir,
-        train_config=local_runner.preset_config(f.preset, f.train_config),
-        serving_dir=f.serving_dir or os.path.join(root, "serving"),
-        accuracy_threshold=f.accuracy_threshold, enable_cache=f.enable_cache)
-    compile_pipeline(p, f.image, f.output)
-    print(f"wrote Kubeflow v2 pipeline {f.pipeline_name} ({len(p.components)} components, "
-          f"image {f.image}) → {os.path.abspath(f.output)}")
+        pipeline_name=args.pipeline_name, pipeline_root=root, dataset=args.dataset,
+        manual_dir=args.manual_dir,
+        train_config=local_runner.preset_config(args.preset, args.train_config),
+        serving_dir=args.serving_dir or os.path.join(root, "serving"),
+        accuracy_threshold=args.accuracy_threshold, enable_cache=args.enable_cache)
+    compile_pipeline(p, args.image, args.output)
+    print(f"wrote Kubeflow v2 pipeline {args.pipeline_name} ({len(p.components)} "
+          f"components, image {args.image}) → {os.path.abspath(args.output)}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.main(KubeflowRunnerArgs, main, HELP, CHOICES)

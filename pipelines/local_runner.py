@@ -14,16 +14,17 @@ ML Metadata to `<pipeline_root>/metadata.sqlite`, blessed SavedModels to
 
 `--train_config='{"epochs": 5}'` overrides preset fields (JSON of clar_tf Config fields).
 """
+import dataclasses
 import json
 import os
 import sys
-
-from absl import app, flags
+from typing import Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # `python pipelines/local_runner.py` works too
     sys.path.insert(0, REPO)
 
+from clar_tf import checks, cli  # noqa: E402
 from clar_tf import config as config_lib  # noqa: E402
 
 PRESETS = ("tiny", "smoke", "demo", "none")
@@ -32,21 +33,57 @@ TINY = dict(config_lib.TINY, shuffle_buffer=256, verbose=2)
 # Flag-file fields that the pipeline sets from its own arguments.
 _PIPELINE_FIELDS = ("dataset", "manual_dir", "data_dir", "model_dir")
 
-flags.DEFINE_string("pipeline_name", "clar-tf", "Pipeline name (ML Metadata context; Kubeflow "
-                    "allows [a-z0-9-]).")
-flags.DEFINE_string("pipeline_root", "runs/tfx", "Folder for artifacts and metadata.")
-flags.DEFINE_string("metadata_path", None, "sqlite ML Metadata file "
-                    "(default: <pipeline_root>/metadata.sqlite).")
-flags.DEFINE_string("dataset", "spoken_digits", "clar_tf dataset name.")
-flags.DEFINE_string("manual_dir", None, "The dataset's published layout (spoken_digits: "
-                    "generated inside the Examples artifact when unset).")
-flags.DEFINE_enum("preset", "demo", PRESETS, "Trainer config preset (see module doc).")
-flags.DEFINE_string("train_config", None, "JSON dict of clar_tf Config fields that "
-                    "override the preset.")
-flags.DEFINE_string("serving_dir", None, "Pusher destination (default: "
-                    "<pipeline_root>/serving).")
-flags.DEFINE_float("accuracy_threshold", 0.5, "Least linear-eval top-1 that pushes.")
-flags.DEFINE_bool("enable_cache", False, "Reuse outputs of unchanged components.")
+
+@dataclasses.dataclass(frozen=True)
+class LocalRunnerArgs:
+    """`python -m pipelines.local_runner`'s flags."""
+
+    pipeline_name: str = "clar-tf"
+    pipeline_root: str = "runs/tfx"
+    metadata_path: Optional[str] = None
+    dataset: str = "spoken_digits"
+    manual_dir: Optional[str] = None
+    preset: str = "demo"
+    train_config: Optional[str] = None
+    serving_dir: Optional[str] = None
+    accuracy_threshold: float = 0.5
+    enable_cache: bool = False
+
+    def __post_init__(self):
+        checks.check_choice("preset", self.preset, PRESETS)
+        checks.check_number("accuracy_threshold", self.accuracy_threshold)
+        train_overrides(self.train_config)
+
+
+HELP = {
+    "pipeline_name": "Pipeline name (ML Metadata context; Kubeflow allows [a-z0-9-]).",
+    "pipeline_root": "Folder for artifacts and metadata.",
+    "metadata_path": "sqlite ML Metadata file (default: <pipeline_root>/metadata.sqlite).",
+    "dataset": "clar_tf dataset name.",
+    "manual_dir": ("The dataset's published layout (spoken_digits: generated inside the "
+                   "Examples artifact when unset)."),
+    "preset": "Trainer config preset (see module doc).",
+    "train_config": "JSON dict of clar_tf Config fields that override the preset.",
+    "serving_dir": "Pusher destination (default: <pipeline_root>/serving).",
+    "accuracy_threshold": "Least linear-eval top-1 that pushes.",
+    "enable_cache": "Reuse outputs of unchanged components.",
+}
+CHOICES = {"preset": PRESETS}
+
+
+def train_overrides(overrides_json):
+    """`--train_config`'s JSON object as a dict ({} when unset)."""
+    if not overrides_json:
+        return {}
+    try:
+        overrides = json.loads(overrides_json)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"`train_config` is not JSON ({e}). "
+                         f"Received: train_config={overrides_json!r}") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"`train_config` must be a JSON object. "
+                         f"Received: train_config={overrides_json!r}")
+    return overrides
 
 
 def flagfile_config(path):
@@ -65,47 +102,40 @@ def flagfile_config(path):
 
 def preset_config(preset, overrides_json=None):
     """The Trainer's train_config dict for a preset plus JSON overrides."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}. "
-                         f"Received: preset={preset!r}")
+    checks.check_choice("preset", preset, PRESETS)
     if preset == "tiny":
         values = dict(TINY)
     elif preset == "none":
         values = {}
     else:
         values = flagfile_config(os.path.join(REPO, "configs", f"{preset}.flags"))
-    if overrides_json:
-        overrides = json.loads(overrides_json)
-        if not isinstance(overrides, dict):
-            raise ValueError("--train_config must be a JSON object")
-        values.update(overrides)
+    values.update(train_overrides(overrides_json))
     return values
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise SystemExit(f"Unexpected arguments: {' '.join(argv[1:])}")
+def main(args):
+    """Runs the pipeline that the `LocalRunnerArgs` `args` describe, here."""
     from tfx import v1 as tfx
 
     from pipelines import pipeline
 
-    f = flags.FLAGS
-    root = os.path.abspath(f.pipeline_root)
-    serving_dir = os.path.abspath(f.serving_dir or os.path.join(root, "serving"))
-    metadata_path = os.path.abspath(f.metadata_path or os.path.join(root, "metadata.sqlite"))
-    manual_dir = os.path.abspath(f.manual_dir) if f.manual_dir else None
+    root = os.path.abspath(args.pipeline_root)
+    serving_dir = os.path.abspath(args.serving_dir or os.path.join(root, "serving"))
+    metadata_path = os.path.abspath(args.metadata_path
+                                    or os.path.join(root, "metadata.sqlite"))
+    manual_dir = os.path.abspath(args.manual_dir) if args.manual_dir else None
     os.makedirs(root, exist_ok=True)
     p = pipeline.create_pipeline(
-        pipeline_name=f.pipeline_name, pipeline_root=root, dataset=f.dataset,
-        manual_dir=manual_dir, train_config=preset_config(f.preset, f.train_config),
-        serving_dir=serving_dir, accuracy_threshold=f.accuracy_threshold,
+        pipeline_name=args.pipeline_name, pipeline_root=root, dataset=args.dataset,
+        manual_dir=manual_dir, train_config=preset_config(args.preset, args.train_config),
+        serving_dir=serving_dir, accuracy_threshold=args.accuracy_threshold,
         metadata_connection_config=tfx.orchestration.metadata
         .sqlite_metadata_connection_config(metadata_path),
-        enable_cache=f.enable_cache)
+        enable_cache=args.enable_cache)
     tfx.orchestration.LocalDagRunner().run(p)
-    print(f"clar_tf pipeline {f.pipeline_name}: artifacts under {root}, metadata "
+    print(f"clar_tf pipeline {args.pipeline_name}: artifacts under {root}, metadata "
           f"{metadata_path}, pushes to {serving_dir}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.main(LocalRunnerArgs, main, HELP, CHOICES)
