@@ -2,15 +2,13 @@
 nested smoke flag file."""
 import dataclasses
 import os
-import runpy
-import sys
 
 import pytest
-from absl import app, flags
 
 from clar_tf import cli, config, datasets, demo_data, embed, evaluate, export, prepare
 from clar_tf.experiments import cli as experiments_cli
 from clar_tf.experiments import learning_curves, low_labels
+import cli_testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -123,28 +121,14 @@ MAIN_ARGS = {
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
 @pytest.mark.parametrize("module", sorted(MAIN_ARGS))
 def test_main_defines_exactly_the_dataclass_fields_as_listed_flags(module, monkeypatch):
-    __import__(module)  # its imports' flags (absl's own) are not the tool's
-    started = []
-    monkeypatch.setattr(app, "run", lambda main, *args, **kwargs: started.append(main))
-    before = set(flags.FLAGS)
-    try:
-        namespace = runpy.run_module(module, run_name="__main__")
-        defined = set(flags.FLAGS) - before
-        listed = {f.name for f in flags.FLAGS.get_key_flags_for_module(sys.argv[0])}
-        defaults = {name: flags.FLAGS[name].default for name in defined}
-    finally:
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
+    namespace, defaults, listed, _ = cli_testing.script_flags(module, monkeypatch)
     name, *attributes = MAIN_ARGS[module].split(".")
     cls = namespace[name]
     for attribute in attributes:
         cls = getattr(cls, attribute)
     positional = "files" if module == "clar_tf.embed" else None
-    assert len(started) == 1
-    assert defined == {f.name for f in cli.flag_fields(cls, positional)}
-    assert defined <= listed  # what `--help` shows
-    assert defaults == {f.name: None if f.default is dataclasses.MISSING else f.default
-                        for f in cli.flag_fields(cls, positional)}
+    assert defaults == cli_testing.field_defaults(cls, positional)
+    assert set(defaults) <= listed  # what `--help` shows
 
 
 def test_drivers_default_out_is_their_own():

@@ -2,15 +2,14 @@
 CLIs), and the Kubeflow v2 compile naming all four components."""
 import dataclasses
 import json
-import runpy
-import sys
 
 import pytest
-from absl import app, flags
+from absl import flags
 
 from clar_tf import cli
 from clar_tf import config as config_lib
 from pipelines import kubeflow_runner, local_runner, pipeline
+import cli_testing  # tests/ (pytest.ini's pythonpath)
 
 COMPONENTS = {"AudioExampleGen", "Trainer", "LinearEvaluator", "Pusher"}
 
@@ -151,24 +150,10 @@ def test_importing_the_runners_defines_no_flags():
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
 @pytest.mark.parametrize("module", sorted(RUNNERS))
 def test_main_defines_exactly_the_dataclass_fields_as_listed_flags(module, monkeypatch):
-    started = []
-    monkeypatch.setattr(app, "run", lambda main, *args, **kwargs: started.append(main))
-    before = set(flags.FLAGS)
-    try:
-        namespace = runpy.run_module(module, run_name="__main__")
-        defined = set(flags.FLAGS) - before
-        listed = {f.name for f in flags.FLAGS.get_key_flags_for_module(sys.argv[0])}
-        defaults = {name: flags.FLAGS[name].default for name in defined}
-        enums = {name: list(flags.FLAGS[name].parser.enum_values) for name in defined
-                 if isinstance(flags.FLAGS[name].parser, flags.EnumParser)}
-    finally:
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
+    namespace, defaults, listed, enums = cli_testing.script_flags(module, monkeypatch)
     cls = namespace[RUNNERS[module][0].__name__]
-    assert len(started) == 1
-    assert defined == {f.name for f in dataclasses.fields(cls)}
-    assert defined <= listed  # what `--help` shows
-    assert defaults == {f.name: f.default for f in dataclasses.fields(cls)}
+    assert defaults == cli_testing.field_defaults(cls)
+    assert set(defaults) <= listed  # what `--help` shows
     assert enums == {"preset": list(local_runner.PRESETS)}
 
 

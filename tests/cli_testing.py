@@ -1,0 +1,40 @@
+"""The flags a command line defines when it runs as a script (`clar_tf.cli.main`), shared
+by tests/cli_test.py and tests_tfx/runners_test.py (both have tests/ on sys.path)."""
+import dataclasses
+import runpy
+import sys
+
+from absl import app, flags
+
+from clar_tf import cli
+
+
+def script_flags(module, monkeypatch):
+    """Runs `module` as `__main__` with absl's `app.run` caught (it must be called once),
+    and removes the flags it defined again.
+
+    Returns (the script's namespace, {flag: default} of the flags it defined, the names
+    `--help` lists, {enum flag: allowed values as a list}).
+    """
+    __import__(module)  # its imports' flags (absl's own) are not the tool's
+    started = []
+    monkeypatch.setattr(app, "run", lambda main, *args, **kwargs: started.append(main))
+    before = set(flags.FLAGS)
+    try:
+        namespace = runpy.run_module(module, run_name="__main__")
+        defined = set(flags.FLAGS) - before
+        listed = {f.name for f in flags.FLAGS.get_key_flags_for_module(sys.argv[0])}
+        defaults = {name: flags.FLAGS[name].default for name in defined}
+        enums = {name: list(flags.FLAGS[name].parser.enum_values) for name in defined
+                 if isinstance(flags.FLAGS[name].parser, flags.EnumParser)}
+    finally:
+        for name in set(flags.FLAGS) - before:
+            delattr(flags.FLAGS, name)
+    assert len(started) == 1, f"{module} started {len(started)} times"
+    return namespace, defaults, listed, enums
+
+
+def field_defaults(cls, positional=None):
+    """{flag: default} that `cli.define_flags` gives `cls`'s flags (None when required)."""
+    return {f.name: None if f.default is dataclasses.MISSING else f.default
+            for f in cli.flag_fields(cls, positional)}
