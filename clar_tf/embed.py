@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import cli, export, run_dir
+from clar_tf import cli, export, run_dir, serving
 from clar_tf.audio import io as audio_io
 from clar_tf.models import loading
 
@@ -89,7 +89,7 @@ class Embedder:
         try:
             out = np.asarray(self._fn(tf.constant(windows)), np.float32)
         except tf.errors.InvalidArgumentError as e:  # an export's own check, as below
-            if export.OVERFLOW not in e.message:
+            if serving.OVERFLOW not in e.message:
                 raise
             out = None
         if out is None or not np.all(np.isfinite(out)):

@@ -67,8 +67,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from clar_tf import cli, layers, run_dir
-from clar_tf.audio import io as audio_io
+from clar_tf import cli, layers, run_dir, serving
 from clar_tf.models import loading
 
 
@@ -76,9 +75,6 @@ _AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
 # `metadata()`'s values as JSON, inside each version folder: data that loaders read
 # without running the graph (TF Serving ignores assets.extra/).
 METADATA_FILE = os.path.join("assets.extra", "clar_tf_metadata.json")
-# The error of an embedding that is not finite (`clar_tf.embed` recognises it).
-OVERFLOW = ("audio samples too large: the embedding is not finite (samples are expected "
-            "in [-1, 1]; beyond about 1e17 the frontend's power spectrum overflows)")
 
 
 def save_inference_model(model, info, model_dir):
@@ -102,85 +98,11 @@ def save_inference_model(model, info, model_dir):
         f.write("".join(f"{name}\n" for name in info.class_names))
 
 
-def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
-    """The two endpoint functions, `(serve, metadata)`, around `inference`.
-
-    Args:
-      inference: Keras model, audio [B, clip_length] → {"embedding"[, "logits"]} (a
-        run's `inference.keras`).
-      labels: class names in label order; used only when `inference` has logits.
-      sample_rate: the rate the model was trained at (Hz).
-
-    Returns:
-      `serve(audio)`: float32 [B, any] → the `serving_default` outputs of the module
-      docstring; `metadata()` → {"sample_rate", "clip_length", "embedding_size": int32 [],
-      "labels": string [C]}.
-    """
-    clip_length = int(inference.inputs[0].shape[1])
-    embedding_size = int(inference.output["embedding"].shape[-1])
-    has_classifier = "logits" in inference.output
-    labels = list(labels) if has_classifier else []
-    if has_classifier and len(labels) != inference.output["logits"].shape[-1]:
-        raise ValueError(f"the run's labels name {len(labels)} classes but the model has "
-                         f"{inference.output['logits'].shape[-1]} logits")
-
-    def serve(audio):
-        # Rank first (see the module docstring), then samples, then pad/clip like
-        # audio_io.pad_or_clip.
-        check = tf.debugging.assert_rank(audio, 2, message="audio must be a [batch, "
-                                         "samples] tensor of 16 kHz samples")
-        with tf.control_dependencies([check]):
-            check = tf.debugging.assert_positive(
-                tf.shape(audio)[1], message="audio has no samples: each clip needs >= 1")
-        with tf.control_dependencies([check]):
-            audio = tf.debugging.assert_all_finite(
-                audio, "audio must hold finite samples, found NaN or inf")[:, :clip_length]
-        audio = tf.pad(audio, [[0, 0], [0, clip_length - tf.shape(audio)[1]]])
-        # An empty batch runs one row of silence (the model needs a row) and returns none.
-        batch = tf.shape(audio)[0]
-        audio = tf.pad(audio, [[0, tf.maximum(0, 1 - batch)], [0, 0]])
-        audio = tf.reshape(audio, [-1, clip_length])  # static shape for the model
-        out = inference(audio, training=False)
-        result = {"embedding": tf.debugging.assert_all_finite(
-            tf.cast(out["embedding"], tf.float32)[:batch], OVERFLOW)}
-        if has_classifier:
-            logits = tf.cast(out["logits"], tf.float32)[:batch]
-            result.update(logits=logits, probabilities=tf.nn.softmax(logits),
-                          classes=tf.gather(tf.constant(labels, tf.string),
-                                            tf.argmax(logits, axis=-1)))
-        return result
-
-    def metadata():
-        return {"sample_rate": tf.constant(sample_rate, tf.int32),
-                "clip_length": tf.constant(clip_length, tf.int32),
-                "embedding_size": tf.constant(embedding_size, tf.int32),
-                "labels": tf.constant(labels, tf.string, shape=[len(labels)])}
-
-    return serve, metadata
-
-
 def _versions(export_dir):
     """The integer version folders under `export_dir` (TF Serving's layout)."""
     if not os.path.isdir(export_dir):
         return []
     return sorted(int(d) for d in os.listdir(export_dir) if d.isdigit())
-
-
-def _read_labels(model_dir):
-    """Class names from `labels.json` (a JSON list); `labels.txt`, line by line and
-    blank lines kept, for runs written before `labels.json`; [] without either."""
-    path = run_dir.path(model_dir, run_dir.LABELS_JSON)
-    if os.path.exists(path):
-        with open(path) as f:
-            labels = json.load(f)
-        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
-            raise ValueError(f"{path} must hold a JSON list of class names")
-        return labels
-    path = run_dir.path(model_dir, run_dir.LABELS_TXT)
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return f.read().split("\n")[:-1]
 
 
 def export_saved_model(model_dir, export_dir, version=None):
@@ -212,7 +134,8 @@ def export_saved_model(model_dir, export_dir, version=None):
     for layer in inference._flatten_layers():
         if isinstance(layer, layers.Frontend):
             layer.jit_compile = False
-    serve, metadata = serving_functions(inference, _read_labels(model_dir))
+    serve, metadata = serving.serving_functions(inference,
+                                                run_dir.read_labels(model_dir))
     # Keras' archive tracks the Keras 3 variables so that TF1-style loaders (TF Serving,
     # saved_model_cli run) restore them too; a bare tf.saved_model.save does not.
     archive = keras.export.ExportArchive()

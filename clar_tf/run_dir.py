@@ -89,6 +89,23 @@ def write_json(model_dir, name, value):
     return out
 
 
+def read_labels(model_dir):
+    """Class names from `labels.json` (a JSON list); `labels.txt`, line by line and
+    blank lines kept, for runs written before `labels.json`; [] without either."""
+    json_path = path(model_dir, LABELS_JSON)
+    if os.path.exists(json_path):
+        with open(json_path) as f:
+            labels = json.load(f)
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise ValueError(f"{json_path} must hold a JSON list of class names")
+        return labels
+    txt_path = path(model_dir, LABELS_TXT)
+    if not os.path.exists(txt_path):
+        return []
+    with open(txt_path, newline="") as f:
+        return f.read().split("\n")[:-1]
+
+
 class ModelDirLock:
     """An exclusive `flock` on a lock file in model_dir, held while a run writes there.
 

@@ -35,7 +35,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from clar_tf import export
+from clar_tf import run_dir, serving
 from clar_tf.layers import frontend
 
 
@@ -132,7 +132,7 @@ def export_tflite(model_dir, path):
         raise ValueError(f"--tflite must name a .tflite file. Received: {path}")
     inference = keras.saving.load_model(source, safe_mode=True)
     flatbuffer = convert(inference)
-    _, metadata = export.serving_functions(inference, export._read_labels(model_dir))
+    _, metadata = serving.serving_functions(inference, run_dir.read_labels(model_dir))
     meta = {k: v.numpy().tolist() for k, v in metadata().items()}
     meta["labels"] = [name.decode() for name in meta["labels"]]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
