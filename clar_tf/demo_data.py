@@ -184,10 +184,7 @@ HELP = {
 
 
 def main(args):
-    """Writes the set. `args`: a `DemoDataArgs`, or a command line (program name first)
-    to parse into one."""
-    if not isinstance(args, DemoDataArgs):
-        args = cli.parse(DemoDataArgs, args, HELP)
+    """Writes the set that `args` (a `DemoDataArgs`) names."""
     start = time.perf_counter()
     n = make(args.out, seed=args.seed, clips_per_word=args.clips_per_word)
     print(f"wrote {n} clips to {args.out} in {time.perf_counter() - start:.1f} s")

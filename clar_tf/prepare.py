@@ -72,12 +72,7 @@ CHOICES = {"dataset": datasets.NAMES}
 
 
 def main(args):
-    """Prepares `args.dataset` and prints its counts.
-
-    `args`: a `PrepareArgs`, or a command line (program name first) to parse into one.
-    """
-    if not isinstance(args, PrepareArgs):
-        args = cli.parse(PrepareArgs, args, HELP, CHOICES)
+    """Prepares `args.dataset` (a `PrepareArgs`) and prints its counts."""
     kwargs = dict(data_dir=args.data_dir, manual_dir=args.manual_dir,
                   clip_length=args.clip_length, unlabeled=args.unlabeled,
                   skip_bad_files=args.skip_bad_files)

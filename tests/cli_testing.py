@@ -38,3 +38,9 @@ def field_defaults(cls, positional=None):
     """{flag: default} that `cli.define_flags` gives `cls`'s flags (None when required)."""
     return {f.name: None if f.default is dataclasses.MISSING else f.default
             for f in cli.flag_fields(cls, positional)}
+
+
+def run_main(module, cls, argv):
+    """`module.main` on the command line `argv` (program name first), parsed into `cls`
+    as its `__main__` would (`module.HELP`, `module.CHOICES` when it has them)."""
+    module.main(cli.parse(cls, argv, module.HELP, getattr(module, "CHOICES", None)))

@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 from clar_tf import datasets, demo_data
+from cli_testing import run_main
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -93,6 +94,7 @@ def test_spoken_digits_generates_when_missing_then_loads(monkeypatch, tmp_path, 
 
 
 def test_cli_writes_the_set(tmp_path, capsys):
-    demo_data.main(["demo_data", f"--out={tmp_path}", "--seed=2", "--clips_per_word=3"])
+    run_main(demo_data, demo_data.DemoDataArgs,
+             ["demo_data", f"--out={tmp_path}", "--seed=2", "--clips_per_word=3"])
     assert "wrote 30 clips" in capsys.readouterr().out
     assert len(_all_clips(tmp_path)) == 30

@@ -4,6 +4,7 @@ import pytest
 import soundfile as sf
 
 from clar_tf import prepare
+from cli_testing import run_main
 
 
 def _wav(path, n=4410, sr=44100):
@@ -32,8 +33,9 @@ def test_prints_counts_per_split_and_class(tmp_path, capsys):
         _wav(root / "audio" / filename)
     (root / "meta").mkdir()
     (root / "meta" / "esc50.csv").write_text("\n".join(lines) + "\n")
-    prepare.main(["prepare", "--dataset=esc10", f"--manual_dir={root}",
-                  f"--data_dir={tmp_path / 'data'}"])
+    run_main(prepare, prepare.PrepareArgs,
+             ["prepare", "--dataset=esc10", f"--manual_dir={root}",
+              f"--data_dir={tmp_path / 'data'}"])
     table = _rows(capsys.readouterr().out)
     # Hand counts: ESC-10 keeps dog/rain/crackling_fire (cat is not ESC-10); fold 5 = test.
     assert table["dog"] == [2, 1] and table["rain"] == [1, 0]
@@ -45,12 +47,14 @@ def test_prints_counts_per_split_and_class(tmp_path, capsys):
 def test_unlabeled_folder_counts_the_unlabeled_row(tmp_path, capsys):
     for name in ("a.wav", "x/b.wav", "x/y/c.wav"):
         _wav(tmp_path / "clips" / name, n=800, sr=8000)
-    prepare.main(["prepare", "--dataset=folder", f"--manual_dir={tmp_path / 'clips'}",
-                  f"--data_dir={tmp_path / 'data'}", "--clip_length=1600", "--unlabeled"])
+    run_main(prepare, prepare.PrepareArgs,
+             ["prepare", "--dataset=folder", f"--manual_dir={tmp_path / 'clips'}",
+              f"--data_dir={tmp_path / 'data'}", "--clip_length=1600", "--unlabeled"])
     table = _rows(capsys.readouterr().out)
     assert table == {"(unlabeled)": [3], "total": [3]}
 
 
 def test_unknown_dataset_lists_the_names(tmp_path):
     with pytest.raises(SystemExit, match="sc10.*esc50.*folder"):
-        prepare.main(["prepare", "--dataset=sc11", f"--data_dir={tmp_path}"])
+        run_main(prepare, prepare.PrepareArgs,
+                 ["prepare", "--dataset=sc11", f"--data_dir={tmp_path}"])

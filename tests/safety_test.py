@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from clar_tf import config as config_lib
 from clar_tf import demo_data, export, run_dir, train
+from cli_testing import run_main
 from testing import spoken_digits, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -228,7 +229,7 @@ def test_prepare_reports_a_bad_file_in_one_line(tmp_path):
             f"--data_dir={tmp_path / 'data'}", "--clip_length=1600"]
     message = r"^error: Cannot read audio file .*--skip_bad_files"
     with pytest.raises(SystemExit, match=message) as error:
-        prepare.main(args)
+        run_main(prepare, prepare.PrepareArgs, args)
     assert str(bad) in str(error.value)
 
 
