@@ -2,54 +2,63 @@
 
 Usage from the repository root:
   python results/summarize_runs.py DIR [GLOB...]
-Groups `DIR/runs/<cell>-s<seed>/linear_eval.csv`, and the run folders GLOB names (reference
-cells, e.g. 'results/table2/runs/*-lf1-s*'), by cell; writes DIR/table.csv (one row
-per cell, seed and evaluated epoch) and DIR/table.md (mean ± std over seeds per epoch, and
-each seed's last evaluation). The Markdown starts with DIR/run.sh's comment block.
+Groups the finished runs `DIR/runs/<cell>-s<seed>/`, and the run folders GLOB names
+(reference cells, e.g. 'results/table2/runs/*-lf1-s*'), by cell; writes DIR/table.csv
+(one row per cell, seed and evaluated epoch) and DIR/table.md (mean ± std over seeds per
+epoch, and each seed's last evaluation). The Markdown starts with DIR/run.sh's comment
+block. Curves are read and formatted as the experiment drivers do
+(`learning_curves.read_curve`, `tables.format_percent`).
 """
 import collections
 import csv
 import glob
+import json
 import os
 import re
 import sys
 
-import numpy as np
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:  # `python results/summarize_runs.py` from the repository root
+    sys.path.insert(0, REPO)
+
+from clar_tf.experiments import learning_curves, tables  # noqa: E402
 
 
 def main(folder, *references):
     """Writes `folder`/table.csv and table.md; prints the Markdown."""
     curves = collections.defaultdict(dict)  # cell -> seed -> [(epoch, top1)]
-    paths = [os.path.join(folder, "runs", "*", "linear_eval.csv")]
-    paths += [os.path.join(r, "linear_eval.csv") for r in references]
-    for path in sorted(p for pattern in paths for p in glob.glob(pattern)):
-        cell, seed = re.fullmatch(r"(.+)-s(\d+)", os.path.basename(os.path.dirname(path))).groups()
-        with open(path) as f:
-            curves[cell][int(seed)] = [(int(r["epoch"]), float(r["top1"])) for r in csv.DictReader(f)]
+    patterns = [os.path.join(folder, "runs", "*")] + list(references)
+    for run in sorted(p for pattern in patterns for p in glob.glob(pattern)):
+        if not os.path.exists(os.path.join(run, "results.json")):
+            continue  # unfinished
+        with open(os.path.join(run, "results.json")) as f:
+            result = json.load(f)
+        cell, seed = re.fullmatch(r"(.+)-s(\d+)", os.path.basename(run)).groups()
+        curves[cell][int(seed)] = learning_curves.read_curve(run, result)
     with open(os.path.join(folder, "table.csv"), "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["cell", "seed", "epoch", "top1"])
         for cell, seeds in curves.items():
-            for seed, rows in sorted(seeds.items()):
-                writer.writerows([cell, seed, e, f"{t:.6f}"] for e, t in rows)
+            for seed, points in sorted(seeds.items()):
+                writer.writerows([cell, seed, e, f"{t:.6f}"] for e, t in points)
     with open(os.path.join(folder, "run.sh")) as f:
         header = [line[2:].rstrip() for line in f if line.startswith("# ")]
-    lines = [f"# Extra Table 2 runs: {folder}", "", "```", "\n".join(header), "```", "",
-             "Linear-eval top-1 %, mean ± std over the seeds that finished every evaluation.", "",
-             "| cell | seeds | epoch: mean ± std | per seed (last epoch) |",
-             "|---|---|---|---|"]
+    rows = []
     for cell, seeds in curves.items():
-        last = max(len(rows) for rows in seeds.values())
-        done = {s: rows for s, rows in sorted(seeds.items()) if len(rows) == last}
-        table = np.array([[t for _, t in rows] for rows in done.values()]) * 100
-        epochs = [e for e, _ in next(iter(done.values()))]
-        means = ", ".join(f"{e}: {m:.1f} ± {s:.1f}" for e, m, s in
-                          zip(epochs, table.mean(0), table.std(0, ddof=1) if len(done) > 1 else [0] * len(epochs)))
-        per_seed = " / ".join(f"{v:.1f}" for v in table[:, -1])
-        lines.append(f"| {cell} | {','.join(map(str, done))} | {means} | {per_seed} |")
-    with open(os.path.join(folder, "table.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        epochs = sorted({e for points in seeds.values() for e, _ in points})
+        by_epoch = [[dict(points)[e] for points in seeds.values() if e in dict(points)]
+                    for e in epochs]
+        rows.append([cell, ",".join(map(str, sorted(seeds))),
+                     ", ".join(f"{e}: {tables.format_percent(v)}"
+                               for e, v in zip(epochs, by_epoch)),
+                     " / ".join(f"{100 * points[-1][1]:.1f}"
+                                for _, points in sorted(seeds.items()))])
+    text = "\n".join([f"# Extra Table 2 runs: {folder}", "", "```", *header, "```", "",
+                      "Linear-eval top-1 %, mean ± std over seeds.", ""])
+    text += "\n" + tables.markdown_table(
+        ["cell", "seeds", "epoch: mean ± std", "per seed (last epoch)"], rows)
+    tables.write_text(os.path.join(folder, "table.md"), text)
+    print(text)
 
 
 if __name__ == "__main__":
