@@ -6,12 +6,6 @@
 #   EPOCHS=24 EVAL_EVERY=6 SEEDS="0 1 2" bash results/table2_long/run.sh
 set -euo pipefail
 epochs=${EPOCHS:-12}
-for seed in ${SEEDS:-0 1 2 3 4}; do
-  for method in supervised clar; do
-    python -m clar_tf.train --dataset=spoken_digits --manual_dir=data/spoken_digits \
-      --data_dir=data/tfds --method=$method --encoder=2d --augment=FD+TM --width=0.25 \
-      --batch_size=64 --optimizer=lars --learning_rate=1.0 --warmup_epochs=1 \
-      --linear_eval_epochs=100 --epochs=$epochs --eval_every=${EVAL_EVERY:-3} --seed=$seed \
-      --verbose=2 --model_dir=results/table2_long/runs/$method-2d-FD_TM-lf1-e$epochs-s$seed
-  done
-done
+# --export=true: these runs were made with the SavedModel export, so a rerun reads them back.
+OUT=results/table2_long exec bash results/table2_variants/run.sh e$epochs \
+  --epochs=$epochs --eval_every=${EVAL_EVERY:-3} --export=true

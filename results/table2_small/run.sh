@@ -4,7 +4,8 @@
 # training split keeps every 5th of the 120 training speakers of data/spoken_digits (480
 # clips); validation and test are unchanged (the same 300 test clips as results/table2).
 # Epochs and warm-up are 5x the cpu_small preset's so the number of steps is the same;
-# everything else as in results/table2/runs/*-lf1-s*/config.json. From the repository root:
+# everything else as in results/table2/runs/*-lf1-s*/config.json (results/table2_variants/run.sh
+# runs the cells). From the repository root:
 #   SEEDS="0 1 2" bash results/table2_small/run.sh
 set -euo pipefail
 src=data/spoken_digits
@@ -33,12 +34,5 @@ for root, _, files in os.walk(src):
 print(f"{dst}: {len(kept)} of {len(speakers)} training speakers")
 PY
 fi
-for seed in ${SEEDS:-0 1 2}; do
-  for method in supervised clar; do
-    python -m clar_tf.train --dataset=spoken_digits --manual_dir=$dst \
-      --data_dir=data/tfds_small --method=$method --encoder=2d --augment=FD+TM --width=0.25 \
-      --batch_size=64 --optimizer=lars --learning_rate=1.0 --warmup_epochs=5 \
-      --linear_eval_epochs=100 --epochs=30 --eval_every=15 --export=false --seed=$seed \
-      --verbose=2 --model_dir=results/table2_small/runs/$method-2d-FD_TM-lf1-small-s$seed
-  done
-done
+SEEDS=${SEEDS:-0 1 2} OUT=results/table2_small exec bash results/table2_variants/run.sh small --manual_dir=$dst \
+  --data_dir=data/tfds_small --warmup_epochs=5 --epochs=30 --eval_every=15
