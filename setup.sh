@@ -1,15 +1,46 @@
 #!/usr/bin/env bash
-# One-command set-up: system tools for the offline demo data, then the Python packages.
-# Usage: bash setup.sh          (installs into the active python; use a venv if you like)
+# One-command set-up: Debian's espeak-ng (only for the offline demo data), then clar_tf
+# with its test tools, `pip install -e ".[dev]"`.
+#
+#   bash setup.sh      inside an active virtual environment (venv, virtualenv, conda):
+#                      installs there;
+#                      otherwise: makes ./.venv (python3 -m venv) and installs there, so
+#                      it works on a system Python marked externally managed (PEP 668).
+#
+# Environment: PYTHON, the interpreter that makes .venv (default python3).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# apt_install PACKAGE: apt-get install, with sudo when not root.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null
+}
+
 if ! command -v espeak-ng >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq espeak-ng >/dev/null
-  else
-    echo "setup.sh: please install espeak-ng (needed only for the offline demo data)" >&2
-  fi
+  apt_install espeak-ng || echo "setup.sh: please install espeak-ng (needed only for the offline demo data)" >&2
 fi
-python -m pip install -q -r requirements.txt
-python -c "import tensorflow as tf, keras, kapre; print('clar_tf ready: TF', tf.__version__, 'Keras', keras.__version__)"
+
+PY="${PYTHON:-python3}"
+in_env() {  # a venv/virtualenv, or a conda environment other than base
+  "$PY" -c 'import sys; sys.exit(0 if sys.prefix != sys.base_prefix else 1)' ||
+    { [ -n "${CONDA_PREFIX:-}" ] && [ "${CONDA_DEFAULT_ENV:-base}" != base ]; }
+}
+if in_env; then
+  echo "setup.sh: installing into the active environment ($("$PY" -c 'import sys; print(sys.prefix)'))"
+else
+  if [ ! -x .venv/bin/python ]; then
+    echo "setup.sh: no active virtual environment; making .venv with $("$PY" --version)"
+    # Debian/Ubuntu ship venv's pip bootstrap as a separate package.
+    "$PY" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv && "$PY" -m venv .venv; }
+  fi
+  PY=.venv/bin/python
+fi
+"$PY" -m pip install -q --upgrade pip 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+"$PY" -m pip install -q -e ".[dev]" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+"$PY" -c "import tensorflow as tf, keras, kapre, clar_tf
+print('clar_tf', clar_tf.__version__, 'ready: TF', tf.__version__, 'Keras', keras.__version__)"
+if [ "$PY" = .venv/bin/python ]; then
+  echo "setup.sh: commands are in .venv/bin (clar-train, clar-embed, ...), or: source .venv/bin/activate"
+fi

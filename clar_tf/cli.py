@@ -11,11 +11,16 @@ the field has choices, required when it has no default); `from_flags` builds the
 dataclass from parsed flags, turning its `ValueError` into an error that names the flag;
 `main` is absl's `app.run` around both (so `--help` lists the tool's flags and
 `--flagfile` works). Only `main` touches the global `FLAGS`: `parse` reads a command line
-into the dataclass with flags of its own (tests, and tools called in-process).
+into the dataclass with flags of its own (tests, and tools called in-process). Both read
+`--flagfile=NAME` through `clar_tf.flagfiles` (the packaged presets when NAME is not a
+file here; nested flag files found beside the file that names them).
 """
 import dataclasses
+import math
 import sys
 import typing
+
+from clar_tf import flagfiles
 
 
 def _field_type(field):
@@ -84,11 +89,24 @@ def define_flags(cls, help, choices=None, flag_values=None, required=None, posit
         flags.mark_flag_as_required(name, flag_values=fv)
 
 
+def check_finite(cls, values):
+    """Refuses NaN or ±inf in any float field of `cls` (a float flag), naming the flag:
+    no float setting of clar_tf has a meaning for them, and a NaN learning rate or
+    temperature would otherwise train a model of NaNs."""
+    for field in dataclasses.fields(cls):
+        value = values.get(field.name)
+        if _field_type(field) is float and value is not None and not math.isfinite(value):
+            raise ValueError(f"--{field.name} must be a finite number. "
+                             f"Received: {field.name}={value}")
+
+
 def from_flags(cls, flag_values, positional=None, **values):
     """Builds the frozen `cls` from parsed flags (and `values` of the fields that are not
-    flags); a `ValueError` of its `__post_init__` exits with "Flag error: ..." naming it."""
+    flags); a non-finite float (`check_finite`) or a `ValueError` of its `__post_init__`
+    exits with "Flag error: ..." naming the flag."""
     values.update({f.name: flag_values[f.name].value for f in flag_fields(cls, positional)})
     try:
+        check_finite(cls, values)
         return cls(**values)
     except ValueError as e:
         raise SystemExit(f"Flag error: {e}") from None
@@ -103,6 +121,15 @@ def _positional_values(argv, positional):
     return {}
 
 
+def expand_flagfiles(argv):
+    """`argv` with its flag files expanded (`flagfiles.expand_argv`); exits with
+    "Flag error: ..." naming a missing or unreadable flag file."""
+    try:
+        return flagfiles.expand_argv(argv)
+    except ValueError as e:
+        raise SystemExit(f"Flag error: {e}") from None
+
+
 def parse(cls, argv, help, choices=None, positional=None):
     """`argv` (program name first) as the frozen `cls`, with flags of its own (not FLAGS).
 
@@ -113,7 +140,7 @@ def parse(cls, argv, help, choices=None, positional=None):
     fv = flags.FlagValues()
     define_flags(cls, help, choices, flag_values=fv, positional=positional)
     try:
-        rest = fv(argv)
+        rest = fv(expand_flagfiles(argv))
     except flags.Error as e:
         raise SystemExit(f"Flag error: {e}") from None
     return from_flags(cls, fv, positional, **_positional_values(rest, positional))
@@ -130,4 +157,4 @@ def main(cls, fn, help, choices=None, positional=None):
     def run(argv):
         fn(from_flags(cls, flags.FLAGS, positional, **_positional_values(argv, positional)))
 
-    app.run(run)
+    app.run(run, argv=expand_flagfiles(sys.argv))

@@ -13,7 +13,7 @@ import dataclasses
 import json
 from typing import Optional
 
-from clar_tf import checks, cli
+from clar_tf import checks, cli, flagfiles
 
 METHODS = ("supervised", "simclr", "supcon", "clar")
 ENCODERS = ("2d", "1d")
@@ -218,7 +218,8 @@ def flag_spec(dataset_names=None):
 
 
 def flagfile_values(path):
-    """The `Config` fields a flag file sets, typed as the flags parse them.
+    """The `Config` fields a flag file sets, typed as the flags parse them; `path` is
+    resolved as `--flagfile` is (`clar_tf.flagfiles`: a file, else a packaged preset).
 
     Raises ValueError naming the file for an unknown flag or a bad value.
     """
@@ -227,7 +228,7 @@ def flagfile_values(path):
     fv = flags.FlagValues()
     cli.define_flags(Config, *flag_spec(), flag_values=fv, required=())
     try:
-        fv(["flagfile", f"--flagfile={path}"])
+        fv(flagfiles.expand_argv(["flagfile", f"--flagfile={path}"]))
     except flags.UnrecognizedFlagError as e:
         raise ValueError(f"{path}: --{e.flagname} is not a clar_tf Config field") from None
     except flags.Error as e:

@@ -190,5 +190,10 @@ def main(args):
     print(f"wrote {n} clips to {args.out} in {time.perf_counter() - start:.1f} s")
 
 
-if __name__ == "__main__":
+def cli_main():
+    """The `clar-demo-data` console script (and `python -m clar_tf.demo_data`)."""
     cli.main(DemoDataArgs, main, HELP)
+
+
+if __name__ == "__main__":
+    cli_main()

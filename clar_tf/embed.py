@@ -322,5 +322,10 @@ def main(args):
         raise SystemExit(f"skipped {len(skipped)} unreadable files:\n" + "\n".join(skipped))
 
 
-if __name__ == "__main__":
+def cli_main():
+    """The `clar-embed` console script (and `python -m clar_tf.embed`)."""
     cli.main(EmbedArgs, main, HELP, positional="files")
+
+
+if __name__ == "__main__":
+    cli_main()

@@ -185,5 +185,10 @@ def main(args):
     print(f"linear-eval top-1 {result['top1']:.4f} → {out}")
 
 
-if __name__ == "__main__":
+def cli_main():
+    """The `clar-evaluate` console script (and `python -m clar_tf.evaluate`)."""
     cli.main(EvaluateArgs, main, HELP)
+
+
+if __name__ == "__main__":
+    cli_main()

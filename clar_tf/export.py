@@ -193,5 +193,10 @@ def main(args):
         raise SystemExit(f"error: {e}") from None
 
 
-if __name__ == "__main__":
+def cli_main():
+    """The `clar-export` console script (and `python -m clar_tf.export`)."""
     cli.main(ExportArgs, main, HELP)
+
+
+if __name__ == "__main__":
+    cli_main()

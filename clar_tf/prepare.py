@@ -84,5 +84,10 @@ def main(args):
     print(format_counts(ds_info, counts))
 
 
-if __name__ == "__main__":
+def cli_main():
+    """The `clar-prepare` console script (and `python -m clar_tf.prepare`)."""
     cli.main(PrepareArgs, main, HELP, CHOICES)
+
+
+if __name__ == "__main__":
+    cli_main()

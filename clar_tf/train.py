@@ -217,5 +217,10 @@ def _peer_failure(message):
     return lines[-1] if lines else ""
 
 
-if __name__ == "__main__":
+def cli_main():
+    """The `clar-train` console script (and `python -m clar_tf.train`)."""
     cli.main(config_lib.Config, main, *config_lib.flag_spec(datasets.NAMES))
+
+
+if __name__ == "__main__":
+    cli_main()

@@ -138,20 +138,20 @@ def test_drivers_default_out_is_their_own():
     assert issubclass(learning_curves.Args, experiments_cli.ExperimentArgs)
 
 
-# configs/smoke.flags before it read demo.flags (typed as the flags parse them).
+# smoke.flags before it read demo.flags (typed as the flags parse them).
 OLD_SMOKE = dict(dataset="spoken_digits", method="clar", encoder="2d", width=0.25,
                  augment="FD+TM", batch_size=32, epochs=3, warmup_epochs=1.0,
                  head_hidden_units=64, projection_units=32, linear_eval_epochs=20,
                  verbose=2)
-# What smoke.flags sets after `--flagfile=configs/demo.flags`.
+# What smoke.flags sets after `--flagfile=demo.flags`.
 SMOKE_OVERRIDES = dict(model_dir="runs/smoke", batch_size=32, epochs=3, eval_every=0,
                        head_hidden_units=64, projection_units=32, linear_eval_epochs=20)
 
 
-def test_smoke_flags_are_the_demo_plus_size_overrides(monkeypatch):
-    monkeypatch.chdir(REPO)  # as the README and CI run it: the nested path is relative
-    smoke = config.flagfile_values("configs/smoke.flags")
-    demo = config.flagfile_values("configs/demo.flags")
+def test_smoke_flags_are_the_demo_plus_size_overrides(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # any folder: the packaged presets (clar_tf.flagfiles)
+    smoke = config.flagfile_values("smoke.flags")
+    demo = config.flagfile_values("demo.flags")
     assert smoke == {**demo, **SMOKE_OVERRIDES}
     # Against the file before: the same values, plus the demo's data folders, its model_dir
     # replaced by runs/smoke, and fields the demo sets to Config's defaults.
@@ -164,6 +164,30 @@ def test_smoke_flags_are_the_demo_plus_size_overrides(monkeypatch):
     assert all(getattr(defaults, k) == v for k, v in added.items()
                if k in ("optimizer", "learning_rate", "eval_every"))
     # The command line comes after the file, so it wins.
-    parsed = _parse("clar_tf.train", ["--flagfile=configs/smoke.flags",
+    parsed = _parse("clar_tf.train", ["--flagfile=smoke.flags",
                                       "--model_dir=elsewhere", "--epochs=1"])
     assert (parsed.model_dir, parsed.epochs, parsed.batch_size) == ("elsewhere", 1, 32)
+
+
+# The smallest valid command line of each tool (its required flags and arguments).
+BASE_ARGV = {"clar_tf.train": ["--model_dir=m"], "clar_tf.evaluate": ["--model_dir=r"],
+             "clar_tf.export": ["--model_dir=r", "--export_dir=e"],
+             "clar_tf.embed": ["--model=r", "--out=o", "a.wav"],
+             "clar_tf.prepare": ["--dataset=sc10", "--data_dir=d"],
+             "clar_tf.demo_data": ["--out=o"]}
+FLOAT_FLAGS = [(module, f.name) for module, (cls, _, _, positional) in TOOLS.items()
+               for f in cli.flag_fields(cls, positional) if cli._field_type(f) is float]
+
+
+def test_every_tool_float_flag_is_listed():
+    names = {name for module, name in FLOAT_FLAGS if module == "clar_tf.train"}
+    assert {"learning_rate", "weight_decay", "temperature", "ce_weight",
+            "labeled_fraction", "warmup_epochs", "width"} <= names
+
+
+@pytest.mark.parametrize("module, name", FLOAT_FLAGS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_float_flag_is_refused_naming_it(module, name, value):
+    argv = BASE_ARGV.get(module, [])
+    with pytest.raises(SystemExit, match=f"--{name} must be a finite number"):
+        _parse(module, [*argv, f"--{name}={value}"])

@@ -88,11 +88,12 @@ def test_model_path_from_environment(run, monkeypatch):
 
 def test_official_validator_passes(run):
     pytest.importorskip("hearvalidator")
-    # The script runs `python` and `hear-validator`: those of this interpreter.
-    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    # The script runs this interpreter and its `hear-validator`, with no PYTHONPATH: it
+    # imports clar_tf.hear by name from the installed package.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(["bash", os.path.join(REPO, "tools", "hear_validate.sh"),
                            run["export_dir"]], capture_output=True, text=True,
-                          env={**os.environ, "PATH": path})
+                          env={**env, "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "Interval between timestamps is 50.0ms" in proc.stdout
     assert "Looks good!" in proc.stdout

@@ -75,3 +75,36 @@ def test_graph_sees_lazy_imports():
 
 def test_clar_tf_has_no_import_cycle():
     assert find_cycle(import_graph()) is None
+
+
+def _imported_names(path):
+    """Every module name that `path` imports (top-level and lazy)."""
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+    return names
+
+
+TFX_PACKAGES = ("clar_tf.components", "clar_tf.pipelines")
+
+
+def test_only_the_tfx_packages_import_tfx_or_each_other():
+    modules = _modules()
+    assert {"clar_tf.components.trainer_module", "clar_tf.pipelines.pipeline"} <= set(modules)
+    offenders = {}
+    for name, path in modules.items():
+        if name.startswith(TFX_PACKAGES):
+            continue
+        bad = {n for n in _imported_names(path)
+               if n == "tfx" or n.startswith(("tfx.",) + TFX_PACKAGES)}
+        if bad:
+            offenders[name] = sorted(bad)
+    assert offenders == {}
+    # The check sees a TFX import where there is one.
+    assert "tfx" in _imported_names(modules["clar_tf.pipelines.pipeline"])

@@ -7,8 +7,8 @@ from tfx import v1 as tfx
 from tfx.components.pusher import executor as pusher_executor
 from tfx.utils import proto_utils
 
-from components import linear_evaluator
-from components.linear_evaluator import LinearEvaluator
+from clar_tf.components import linear_evaluator
+from clar_tf.components.linear_evaluator import LinearEvaluator
 from tfx_testing import artifact, run_executor
 
 _A = tfx.types.standard_artifacts

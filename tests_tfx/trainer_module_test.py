@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tfx.components.trainer import fn_args_utils
 
-from components import trainer_module
+from clar_tf.components import trainer_module
 
 
 def test_examples_data_dir_from_tfx_file_patterns():

@@ -21,9 +21,14 @@ if [ ! -f /usr/share/bazel/rules/java/java/defs.bzl ]; then
   exit 1
 fi
 
-# The interpreter the tests run with: the real python3 (or python) on PATH, resolved past
-# pyenv/venv shims, since Bazel runs tests with a minimal PATH.
-PY="$(command -v python3 || command -v python || true)"
+# The interpreter the tests run with: $PYTHON; else, outside an active virtual
+# environment, the .venv that setup.sh made; else python3 (or python) on PATH. Shims
+# (pyenv) are resolved to the real interpreter, since Bazel runs tests with a minimal PATH.
+PY="${PYTHON:-}"
+if [ -z "$PY" ] && [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then
+  PY="$(pwd)/.venv/bin/python"
+fi
+[ -n "$PY" ] || PY="$(command -v python3 || command -v python || true)"
 if [ -z "$PY" ]; then
   echo "bazel_test.sh: no python3/python on PATH" >&2
   exit 1

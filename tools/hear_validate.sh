@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the official HEAR 2021 validator on clar_tf.hear with one model.
 #   bash tools/hear_validate.sh MODEL_PATH      (a clar_tf model_dir or clar_tf.export dir)
-# Installs the validator when it is missing: torch is pinned first to the CPU build
+# Runs with $PYTHON, else the .venv of setup.sh, else `python`. Installs the validator
+# there when it is missing: torch is pinned first to the CPU build
 # (hearvalidator asks only for torch>=1.7, which would otherwise pull the CUDA build).
 set -euo pipefail
 if [ $# -ne 1 ]; then
@@ -9,11 +10,14 @@ if [ $# -ne 1 ]; then
   exit 2
 fi
 MODEL="$(cd "$1" && pwd)"
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-if ! python -c "import hearvalidator" >/dev/null 2>&1; then
-  python -m pip install -q "torch==2.13.0"
-  python -m pip install -q "hearvalidator==2021.0.2"
+PY="${PYTHON:-python}"
+if [ -z "${PYTHON:-}" ] && [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$(dirname "$0")/../.venv/bin/python" ]; then
+  PY="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python"  # the venv setup.sh made
 fi
-# The hear-validator script imports the module by name: make clar_tf importable.
-cd "$REPO"
-PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" hear-validator clar_tf.hear --model "$MODEL"
+PY="$("$PY" -c 'import sys; print(sys.executable)')"  # past shims: its bin/ has the script
+if ! "$PY" -c "import hearvalidator" >/dev/null 2>&1; then
+  "$PY" -m pip install -q "torch==2.13.0"
+  "$PY" -m pip install -q "hearvalidator==2021.0.2"
+fi
+# The validator imports the module by name: clar_tf is installed (setup.sh, pip install .).
+"$(dirname "$PY")/hear-validator" clar_tf.hear --model "$MODEL"

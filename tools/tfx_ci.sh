@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The TFX part of CI: venv, unit tests, the local pipeline end to end, the pushed
-# SavedModel called, a cached re-run that must not push, and the Kubeflow v2 compile.
+# The TFX part of CI: venv, clar_tf installed from this checkout (`pip install .`), the
+# fast core tests at the low end of the supported range (TF 2.16 / Keras 3.12, which TFX
+# brings), the TFX unit tests, the local pipeline end to end from a folder outside the
+# checkout, the pushed SavedModel called, a cached re-run that must not push, and the
+# Kubeflow v2 compile.
 #
-#   bash tools/tfx_ci.sh            # about 3 minutes once .venv-tfx exists (+4 to make it)
+#   bash tools/tfx_ci.sh            # about 10 minutes once .venv-tfx exists (+4 to make it)
 #
 # Environment: CLAR_TFX_VENV (default .venv-tfx), CLAR_TFX_WORK (scratch folder; default a
 # new temp folder, removed on success unless CLAR_TFX_KEEP=1). Needs espeak-ng for the
@@ -61,6 +64,22 @@ step venv bash tools/tfx_env.sh
 PY="$(bash tools/tfx_env.sh --print-path)/bin/python"
 [ -x "$PY" ] || { echo "no TFX venv python at $PY"; summary; }
 step espeak-ng need_espeak
+# The package as a user installs it (not editable), over whatever tfx_env.sh installed.
+step install "$PY" -m pip install -q --no-deps --force-reinstall "$REPO"
+
+# The core tests that Bazel does not tag slow (BUILD's SLOW_TESTS), on TF 2.16 / Keras 3.12.
+fast_core_tests() {
+  "$PY" - <<'PYEOF'
+import ast, glob, os
+tree = ast.parse(open("BUILD").read())
+slow = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+            and getattr(n.targets[0], "id", None) == "SLOW_TESTS")
+print(" ".join(f for f in sorted(glob.glob("tests/*_test.py"))
+               if os.path.basename(f)[:-3] not in slow))
+PYEOF
+}
+# shellcheck disable=SC2046
+SHOW=1 step low-end-core-tests "$PY" -m pytest -q -p no:cacheprovider $(fast_core_tests)
 
 # Unit tests (components, create_pipeline, runners, Kubeflow compile).
 SHOW=1 step unit-tests "$PY" -m pytest -q -p no:cacheprovider tests_tfx
@@ -71,9 +90,11 @@ step tiny-data "$PY" -m clar_tf.demo_data --out="$WORK/digits" --clips_per_word=
 # End to end: AudioExampleGen → Trainer (tiny model, 2 steps) → LinearEvaluator → Pusher.
 ROOT="$WORK/pipeline_root"
 SERVING="$WORK/serving"
+# From a folder outside the checkout: the installed package, not the source tree.
 run_pipeline() {
-  "$PY" -m pipelines.local_runner --preset=tiny --manual_dir="$WORK/digits" \
-    --pipeline_root="$ROOT" --serving_dir="$SERVING" --enable_cache "$@"
+  (cd "$WORK" && "$PY" -m clar_tf.pipelines.local_runner --preset=tiny \
+    --manual_dir="$WORK/digits" --pipeline_root="$ROOT" --serving_dir="$SERVING" \
+    --enable_cache "$@")
 }
 show_decisions() { grep -h "^clar_tf Trainer:\|^LinearEvaluator:" "$WORK/logs/$1.log" | sed 's/^/   /'; }
 step pipeline-blessed run_pipeline --accuracy_threshold=0.0
@@ -134,8 +155,8 @@ SHOW=2 step check-not-pushed check_push 1 0
 # Kubeflow Pipelines v2 JSON naming the four components.
 KFP_JSON="$WORK/clar_tf_pipeline.json"
 check_kfp() {
-  "$PY" -m pipelines.kubeflow_runner --preset=tiny --pipeline_root=/mnt/clar/pipeline_root \
-    --image=clar-tf:ci --output="$KFP_JSON" &&
+  (cd "$WORK" && "$PY" -m clar_tf.pipelines.kubeflow_runner --preset=tiny \
+    --pipeline_root=/mnt/clar/pipeline_root --image=clar-tf:ci --output="$KFP_JSON") &&
   "$PY" - "$KFP_JSON" <<'PYEOF'
 import json, sys
 spec = json.load(open(sys.argv[1]))["pipelineSpec"]

@@ -1,14 +1,14 @@
 """Runs the clar_tf pipeline on this machine: LocalDagRunner, sqlite ML Metadata.
 
-    python -m pipelines.local_runner --preset=tiny --manual_dir=/tmp/digits \\
+    python -m clar_tf.pipelines.local_runner --preset=tiny --manual_dir=/tmp/digits \\
         --pipeline_root=runs/tfx --serving_dir=runs/tfx/serving --accuracy_threshold=0.0
 
-(from the repository root, in the TFX venv). Artifacts go under --pipeline_root,
+(from any folder, in the TFX venv with clar_tf installed: `pip install "clar_tf[tfx]"`). Artifacts go under --pipeline_root,
 ML Metadata to `<pipeline_root>/metadata.sqlite`, blessed SavedModels to
 `--serving_dir/<unix time>/`. Presets (--preset) are Trainer configs:
 
 * `tiny`: a seconds-long run for CI (`clar_tf.config.TINY`: width 0.125, 2 steps, 1 epoch);
-* `smoke`, `demo`: `configs/smoke.flags`, `configs/demo.flags` (their dataset and
+* `smoke`, `demo`: the packaged `smoke.flags`, `demo.flags` (their dataset and
   paths are ignored: the pipeline decides those);
 * `none`: clar_tf's defaults (the paper's; needs --train_config to be practical).
 
@@ -17,26 +17,23 @@ ML Metadata to `<pipeline_root>/metadata.sqlite`, blessed SavedModels to
 import dataclasses
 import json
 import os
-import sys
 from typing import Optional
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:  # `python pipelines/local_runner.py` works too
-    sys.path.insert(0, REPO)
-
-from clar_tf import checks, cli  # noqa: E402
-from clar_tf import config as config_lib  # noqa: E402
+from clar_tf import checks, cli
+from clar_tf import config as config_lib
+from clar_tf.components.trainer_module import PIPELINE_FIELDS
 
 PRESETS = ("tiny", "smoke", "demo", "none")
 # The CI preset: the smallest model that still runs every stage of clar_tf.train.run.
 TINY = dict(config_lib.TINY, shuffle_buffer=256, verbose=2)
-# Flag-file fields that the pipeline sets from its own arguments.
-_PIPELINE_FIELDS = ("dataset", "manual_dir", "data_dir", "model_dir")
+# Flag-file fields that the runner sets from its own arguments (and the Trainer from
+# its artifacts).
+_RUNNER_FIELDS = ("dataset", "manual_dir") + PIPELINE_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
 class LocalRunnerArgs:
-    """`python -m pipelines.local_runner`'s flags."""
+    """`python -m clar_tf.pipelines.local_runner`'s flags."""
 
     pipeline_name: str = "clar-tf"
     pipeline_root: str = "runs/tfx"
@@ -87,17 +84,10 @@ def train_overrides(overrides_json):
 
 
 def flagfile_config(path):
-    """The Config fields set in a clar_tf flag file, minus dataset and paths.
-
-    Read from the repository root, whatever the current folder: a nested
-    `--flagfile=configs/...` (smoke.flags reads demo.flags) is relative to it."""
-    path, cwd = os.path.abspath(path), os.getcwd()
-    os.chdir(REPO)
-    try:
-        values = config_lib.flagfile_values(path)
-    finally:
-        os.chdir(cwd)
-    return {name: value for name, value in values.items() if name not in _PIPELINE_FIELDS}
+    """The Config fields set in a clar_tf flag file (a path, or a packaged preset such as
+    `demo.flags`: `clar_tf.flagfiles`), minus dataset and paths."""
+    values = config_lib.flagfile_values(path)
+    return {name: value for name, value in values.items() if name not in _RUNNER_FIELDS}
 
 
 def preset_config(preset, overrides_json=None):
@@ -108,7 +98,7 @@ def preset_config(preset, overrides_json=None):
     elif preset == "none":
         values = {}
     else:
-        values = flagfile_config(os.path.join(REPO, "configs", f"{preset}.flags"))
+        values = flagfile_config(f"{preset}.flags")
     values.update(train_overrides(overrides_json))
     return values
 
@@ -117,7 +107,7 @@ def main(args):
     """Runs the pipeline that the `LocalRunnerArgs` `args` describe, here."""
     from tfx import v1 as tfx
 
-    from pipelines import pipeline
+    from clar_tf.pipelines import pipeline
 
     root = os.path.abspath(args.pipeline_root)
     serving_dir = os.path.abspath(args.serving_dir or os.path.join(root, "serving"))

@@ -1,7 +1,7 @@
 """The clar_tf TFX pipeline: AudioExampleGen → Trainer → LinearEvaluator → Pusher.
 
     AudioExampleGen(dataset, manual_dir)            Examples (uri = TFDS data_dir)
-      └► Trainer(run_fn=components.trainer_module.run_fn, custom_config=train_config)
+      └► Trainer(run_fn=clar_tf.components.trainer_module.run_fn, custom_config=train_config)
            ├ model_run (clar_tf model_dir) ──► LinearEvaluator(threshold)
            └ model (SavedModel) ─────────────────┐   ├ evaluation (metrics.json)
                                                  ▼   └ blessing (blessed = 1/0)
@@ -13,12 +13,11 @@ runners in this folder only choose paths and an orchestrator.
 from tfx import v1 as tfx
 
 from clar_tf import config as config_lib
-from components.audio_example_gen import AudioExampleGen
-from components.linear_evaluator import LinearEvaluator
+from clar_tf.components.audio_example_gen import AudioExampleGen
+from clar_tf.components.linear_evaluator import LinearEvaluator
+from clar_tf.components.trainer_module import PIPELINE_FIELDS
 
-RUN_FN = "components.trainer_module.run_fn"
-# Config fields that the pipeline sets itself, not train_config.
-_PIPELINE_FIELDS = ("model_dir", "data_dir")
+RUN_FN = "clar_tf.components.trainer_module.run_fn"
 
 
 def trainer_config(dataset, manual_dir, train_config):
@@ -35,7 +34,7 @@ def trainer_config(dataset, manual_dir, train_config):
         custom[key] = value
     if custom["manual_dir"] is None:
         del custom["manual_dir"]
-    fixed = sorted(set(custom) & set(_PIPELINE_FIELDS))
+    fixed = sorted(set(custom) & set(PIPELINE_FIELDS))
     if fixed:
         raise ValueError(f"train_config may not set {', '.join(fixed)}: the Trainer uses "
                          "the Examples artifact as data_dir and its ModelRun as model_dir")

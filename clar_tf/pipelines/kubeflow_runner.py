@@ -1,32 +1,27 @@
 """Compiles the clar_tf pipeline for Kubeflow Pipelines v2 (Vertex AI Pipelines): JSON.
 
-    python -m pipelines.kubeflow_runner --image=REGISTRY/clar-tf:TAG \\
+    python -m clar_tf.pipelines.kubeflow_runner --image=REGISTRY/clar-tf:TAG \\
         --pipeline_root=/mnt/clar/pipeline_root --serving_dir=/mnt/clar/serving \\
         --dataset=sc10 --manual_dir=/mnt/clar/speech_commands --preset=none \\
         --train_config='{"epochs": 100, "batch_size": 256}' --output=clar_tf_pipeline.json
 
-(from the repository root, in the TFX venv). Nothing runs here: the file is submitted to
-a Kubeflow / Vertex endpoint. Every component runs in `--image`, which must hold this
-repository as its working directory (so `components.*` and `clar_tf` import) and the
-packages of requirements-tfx.txt. clar_tf writes with Python's `open`, so the pipeline
+(from any folder, in the TFX venv). Nothing runs here: the file is submitted to a
+Kubeflow / Vertex endpoint. Every component runs in `--image`, which must have clar_tf
+installed with its TFX extra (`pip install "clar_tf[tfx]"`, so `clar_tf.components`
+imports) on Python 3.10. clar_tf writes with Python's `open`, so the pipeline
 root, serving dir and manual_dir must be paths the containers mount (a volume, or
 Cloud Storage FUSE such as `/gcs/<bucket>/...`), not `gs://` URLs.
 """
 import dataclasses
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from clar_tf import cli  # noqa: E402
-from pipelines import local_runner  # noqa: E402  (presets and the shared flags)
+from clar_tf import cli
+from clar_tf.pipelines import local_runner  # presets and the shared flags
 
 
 @dataclasses.dataclass(frozen=True)
 class KubeflowRunnerArgs(local_runner.LocalRunnerArgs):
-    """`python -m pipelines.kubeflow_runner`'s flags: local_runner's plus these."""
+    """`python -m clar_tf.pipelines.kubeflow_runner`'s flags: local_runner's plus these."""
 
     image: str = "clar-tf:latest"
     output: str = "clar_tf_pipeline.json"
@@ -64,7 +59,7 @@ def compile_pipeline(pipeline, image, output):
 
 def main(args):
     """Compiles the pipeline that the `KubeflowRunnerArgs` `args` describe."""
-    from pipelines import pipeline
+    from clar_tf.pipelines import pipeline
 
     root = args.pipeline_root
     p = pipeline.create_pipeline(

@@ -1,6 +1,6 @@
 """`run_fn` of the standard TFX `Trainer`: clar_tf's one training path, then export.
 
-    Trainer(run_fn="components.trainer_module.run_fn",
+    Trainer(run_fn="clar_tf.components.trainer_module.run_fn",
             examples=audio_example_gen.outputs["examples"],
             eval_args=tfx.proto.EvalArgs(splits=["test"]),
             custom_config={"method": "clar", "epochs": 100, ...})
@@ -29,8 +29,8 @@ import shutil
 from clar_tf import config as config_lib
 from clar_tf import export, train
 
-# Config fields the pipeline sets from artifacts; custom_config may not.
-_PIPELINE_FIELDS = ("model_dir", "data_dir")
+# Config fields the pipeline sets from artifacts; custom_config (train_config) may not.
+PIPELINE_FIELDS = ("model_dir", "data_dir")
 _SPLIT_PREFIX = "Split-"
 
 
@@ -59,7 +59,7 @@ def config_from_fn_args(fn_args):
     if unknown:
         raise ValueError(f"custom_config has keys that are not clar_tf Config fields: "
                          f"{', '.join(unknown)}")
-    fixed = sorted(set(fields) & set(_PIPELINE_FIELDS))
+    fixed = sorted(set(fields) & set(PIPELINE_FIELDS))
     if fixed:
         raise ValueError(f"custom_config may not set {', '.join(fixed)}: the Trainer uses "
                          "the Examples artifact as data_dir and its ModelRun as model_dir")

@@ -7,6 +7,6 @@
 * `linear_evaluator.LinearEvaluator`: the run's linear-evaluation top-1 → a
   `ModelEvaluation` (metrics.json) and a `ModelBlessing` the standard `Pusher` obeys.
 
-`clar_tf` itself never imports TFX; these modules are its only TFX-facing code, with
-`pipelines/`. See docs/tfx.md.
+The rest of `clar_tf` never imports TFX, nor this package or `clar_tf.pipelines`: these
+two are its only TFX-facing code (`pip install "clar_tf[tfx]"`). See docs/tfx.md.
 """
