@@ -112,6 +112,26 @@ def from_flags(cls, flag_values, positional=None, **values):
         raise SystemExit(f"Flag error: {e}") from None
 
 
+def flagfile_text(cls, instance, help, choices=None):
+    """A flag file (`--name=value` lines, absl's own serialisation) from which `parse`
+    rebuilds `instance` of the frozen `cls`: every field but those that are None (a
+    field may be None only where None is its default, which the file then keeps)."""
+    from absl import flags
+
+    fv = flags.FlagValues()
+    define_flags(cls, help, choices, flag_values=fv, required=())
+    lines = []
+    for field in flag_fields(cls):
+        value = getattr(instance, field.name)
+        if value is None:
+            if field.default is not None:
+                raise ValueError(f"--{field.name} has no flag value for None")
+            continue
+        fv[field.name].value = value
+        lines.append(fv[field.name].serialize())
+    return "".join(f"{line}\n" for line in lines)
+
+
 def _positional_values(argv, positional):
     """{positional: argv[1:]} for a tool that takes arguments; else refuses any."""
     if positional:

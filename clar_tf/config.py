@@ -13,16 +13,16 @@ import dataclasses
 import json
 from typing import Optional
 
-from clar_tf import checks, cli, flagfiles
+from clar_tf import checks, cli, flagfiles, method_registry
+from clar_tf.method_registry import CE_NORMALIZATIONS
 
-METHODS = ("supervised", "simclr", "supcon", "clar")
+METHODS = method_registry.NAMES
 ENCODERS = ("2d", "1d")
 FRONTENDS = ("paper", "authors")
 OPTIMIZERS = ("lars", "adam", "sgd")
 LR_SCALINGS = ("none", "linear", "sqrt")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-LABELED_METHODS = ("supervised", "supcon", "clar")
-CE_NORMALIZATIONS = ("labeled", "batch")
+LABELED_METHODS = tuple(m.name for m in method_registry.METHODS if m.needs_labels)
 # The smallest run that still goes through every stage of `train.run` (seconds on a CPU):
 # the base of the tests' `tiny_config` and of the TFX pipeline's `tiny` preset.
 TINY = dict(width=0.125, augment="FD", batch_size=8, epochs=1, steps_per_epoch=2,
@@ -138,8 +138,8 @@ class Config:
 
     @property
     def has_classifier(self):
-        """Whether the projection head ends in a `num_classes` layer (CE / CLAR)."""
-        return self.method in ("supervised", "clar")
+        """Whether the projection head ends in a `num_classes` layer (`method_registry`)."""
+        return method_registry.get(self.method).has_classifier
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -170,7 +170,7 @@ HELP = {
                           "random batches (paper)."),
     "eval_dataset": "Labeled dataset for linear evaluation (default: the training dataset).",
     "eval_manual_dir": "manual_dir of --eval_dataset.",
-    "method": "supervised (CE), simclr (NT-Xent), supcon, clar (NT-Xent + CE).",
+    "method": method_registry.HELP,
     "encoder": "2d: frontend + ResNet18-2D; 1d: ResNet18-1D on the waveform.",
     "width": "ResNet width multiplier (1.0 = 512-d embeddings).",
     "frontend": "paper: 16 ms / 8 ms STFT + 128 mel; authors: their code's 2048/128.",

@@ -105,10 +105,11 @@ class Embedder:
 
 def _saved_model_dir(path):
     """`path` if it is a SavedModel, else its newest integer version folder, else None."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
+    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
         return path
-    versions = sorted((int(d) for d in os.listdir(path) if d.isdigit()
-                       and os.path.exists(os.path.join(path, d, "saved_model.pb"))),
+    names = [d.rstrip("/") for d in tf.io.gfile.listdir(path)]
+    versions = sorted((int(d) for d in names if d.isdigit()
+                       and tf.io.gfile.exists(os.path.join(path, d, "saved_model.pb"))),
                       reverse=True)
     return os.path.join(path, str(versions[0])) if versions else None
 
@@ -127,10 +128,11 @@ def load(path, batch_size=BATCH_SIZE):
     (a Lambda layer is refused), and a SavedModel's graph runs only when audio is
     embedded (a SavedModel is a program: embed with those you trust).
     """
-    if not os.path.isdir(path):
+    if not tf.io.gfile.isdir(path):
         raise ValueError(f"Model path must be a folder. Received: path={path}")
     encoder_path = run_dir.path(path, run_dir.ENCODER)
-    if os.path.exists(encoder_path) and os.path.exists(run_dir.path(path, run_dir.CONFIG)):
+    if (tf.io.gfile.exists(encoder_path)
+            and tf.io.gfile.exists(run_dir.path(path, run_dir.CONFIG))):
         encoder = loading.load_model(encoder_path)
         clip_length = int(encoder.inputs[0].shape[1])
         fn = tf.function(lambda x: tf.cast(encoder(x, training=False), tf.float32),
@@ -143,12 +145,11 @@ def load(path, batch_size=BATCH_SIZE):
                          "nor a clar_tf.export SavedModel (saved_model.pb, or version "
                          "folders holding one)")
     meta_path = os.path.join(saved, export.METADATA_FILE)
-    if not os.path.exists(meta_path):
+    if not tf.io.gfile.exists(meta_path):
         raise ValueError(f"{saved} is a SavedModel without {export.METADATA_FILE}: not "
                          "written by clar_tf.export (or by an older one: export the run "
                          "again)")
-    with open(meta_path) as f:
-        meta = json.load(f)
+    meta = json.loads(run_dir.read_text(meta_path))
     try:
         sizes = [int(meta[k]) for k in ("sample_rate", "clip_length", "embedding_size")]
     except (KeyError, TypeError, ValueError):

@@ -18,9 +18,7 @@ The standalone evaluation reads (and if need be prepares) the run's evaluation d
 in `--data_dir` from `--manual_dir` / `--eval_manual_dir`, the user's flags, never in
 paths from the run's `config.json`.
 """
-import csv
 import dataclasses
-import os
 from typing import Optional
 
 import keras
@@ -122,12 +120,8 @@ class LinearEvalCallback(keras.callbacks.Callback):
                                    self.num_classes, epochs=self.epochs,
                                    batch_size=self.batch_size, seed=self.seed)
         self.last = (epoch + 1, result)
-        new = not os.path.exists(self.csv_path)
-        with open(self.csv_path, "a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(["epoch", "top1"])
-            writer.writerow([epoch + 1, f"{result['top1']:.6f}"])
+        run_dir.append_csv_row(self.csv_path,
+                               {"epoch": epoch + 1, "top1": f"{result['top1']:.6f}"})
         if self.writer is not None:
             with self.writer.as_default():
                 tf.summary.scalar("linear_eval_top1", result["top1"], step=epoch + 1)
@@ -162,11 +156,10 @@ def main(args):
 
     model_dir = args.model_dir
     path = run_dir.path(model_dir, run_dir.CONFIG)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         raise SystemExit(f"--model_dir={model_dir}: no config.json (not a clar_tf run)")
     try:
-        with open(path) as f:
-            config = config_lib.Config.from_json(f.read())
+        config = config_lib.Config.from_json(run_dir.read_text(path))
     except (ValueError, TypeError) as e:
         raise SystemExit(f"error: {path} is not a clar_tf config: {e}") from None
     # The datasets are read, and prepared if need be, where the user's flags say: a
@@ -174,7 +167,7 @@ def main(args):
     config = config.replace(data_dir=args.data_dir, manual_dir=args.manual_dir,
                             eval_manual_dir=args.eval_manual_dir)
     encoder_path = run_dir.path(model_dir, run_dir.ENCODER)
-    if not os.path.exists(encoder_path):
+    if not tf.io.gfile.exists(encoder_path):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
     try:
         embedder = loading.load_model(encoder_path)

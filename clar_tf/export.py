@@ -61,13 +61,14 @@ answers `{"outputs": {...}}`.
 import dataclasses
 import json
 import os
+import tempfile
 import time
 from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from clar_tf import cli, layers, run_dir, serving
+from clar_tf import cli, layers, provenance, run_dir, serving
 from clar_tf.models import loading
 
 
@@ -92,17 +93,25 @@ def save_inference_model(model, info, model_dir):
         outputs["logits"] = model.head(embedding, training=False)["output"]
     keras.Model(audio, outputs, name="inference").save(
         run_dir.path(model_dir, run_dir.INFERENCE))
-    with open(run_dir.path(model_dir, run_dir.LABELS_JSON), "w") as f:
-        json.dump(list(info.class_names), f, indent=1)
-    with open(run_dir.path(model_dir, run_dir.LABELS_TXT), "w") as f:
-        f.write("".join(f"{name}\n" for name in info.class_names))
+    run_dir.write_text(run_dir.path(model_dir, run_dir.LABELS_JSON),
+                       json.dumps(list(info.class_names), indent=1))
+    run_dir.write_text(run_dir.path(model_dir, run_dir.LABELS_TXT),
+                       "".join(f"{name}\n" for name in info.class_names))
+
+
+def _all_layers(layer):
+    """`layer` and every layer nested in it through the public `layers` of its models."""
+    yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from _all_layers(sub)
 
 
 def _versions(export_dir):
     """The integer version folders under `export_dir` (TF Serving's layout)."""
-    if not os.path.isdir(export_dir):
+    if not tf.io.gfile.isdir(export_dir):
         return []
-    return sorted(int(d) for d in os.listdir(export_dir) if d.isdigit())
+    return sorted(int(d.rstrip("/")) for d in tf.io.gfile.listdir(export_dir)
+                  if d.rstrip("/").isdigit())
 
 
 def export_saved_model(model_dir, export_dir, version=None):
@@ -115,10 +124,12 @@ def export_saved_model(model_dir, export_dir, version=None):
         if that is not larger. An existing version is never overwritten.
 
     The SavedModel is written to a hidden folder first and renamed, so a watching
-    server never sees a half-written version.
+    server never sees a half-written version. On a remote filesystem (gs://, …: no
+    atomic folder rename) it is written locally, then copied into the version folder
+    with `saved_model.pb` last.
     """
     path = run_dir.path(model_dir, run_dir.INFERENCE)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         raise ValueError(f"model_dir={model_dir} has no inference.keras (not a finished "
                          "clar_tf run)")
     existing = _versions(export_dir)
@@ -131,7 +142,7 @@ def export_saved_model(model_dir, export_dir, version=None):
     inference = loading.load_model(path)
     # No XLA-compiled functions in the SavedModel (TF Serving builds and other loaders
     # need not carry XLA): the frontend's channels run as plain ops there.
-    for layer in inference._flatten_layers():
+    for layer in _all_layers(inference):
         if isinstance(layer, layers.Frontend):
             layer.jit_compile = False
     serve, metadata = serving.serving_functions(inference,
@@ -142,17 +153,42 @@ def export_saved_model(model_dir, export_dir, version=None):
     archive.track(inference)
     archive.add_endpoint("serving_default", serve, input_signature=[_AUDIO_SPEC])
     archive.add_endpoint("metadata", metadata, input_signature=[])
-    os.makedirs(export_dir, exist_ok=True)
+    tf.io.gfile.makedirs(export_dir)
     target = os.path.join(export_dir, str(version))
-    staging = os.path.join(export_dir, f".tmp-{version}")
+    if run_dir.is_local(export_dir):
+        _write_version(archive, metadata, model_dir, os.path.join(export_dir,
+                                                                  f".tmp-{version}"))
+        os.rename(os.path.join(export_dir, f".tmp-{version}"), target)
+        return target
+    with tempfile.TemporaryDirectory(prefix="clar_tf_export_") as local:
+        _write_version(archive, metadata, model_dir, local)
+        _upload(local, target)
+    return target
+
+
+def _upload(local, target):
+    """Copies the folder `local` to `target` on a `tf.io.gfile` filesystem, with
+    `saved_model.pb` last: object stores have no atomic folder rename, and a SavedModel
+    without its graph file is not loaded."""
+    files = [os.path.relpath(os.path.join(root, name), local)
+             for root, _, names in os.walk(local) for name in names]
+    for rel in sorted(files, key=lambda f: f == "saved_model.pb"):
+        tf.io.gfile.makedirs(os.path.dirname(os.path.join(target, rel)))
+        tf.io.gfile.copy(os.path.join(local, rel), os.path.join(target, rel))
+
+
+def _write_version(archive, metadata, model_dir, staging):
+    """Writes the SavedModel of `archive` and its metadata file to the folder `staging`."""
     archive.write_out(staging, verbose=False)
     meta = {k: v.numpy().tolist() for k, v in metadata().items()}
     meta["labels"] = [name.decode() for name in meta["labels"]]
+    # What made the model: the run's provenance.json, or (a run written before it
+    # existed) this export's.
+    meta["provenance"] = (run_dir.read_json(model_dir, run_dir.PROVENANCE)
+                          or dict(provenance.provenance(), note="at export"))
     os.makedirs(os.path.join(staging, "assets.extra"))
     with open(os.path.join(staging, METADATA_FILE), "w") as f:
         json.dump(meta, f, indent=1)
-    os.rename(staging, target)
-    return target
 
 
 @dataclasses.dataclass(frozen=True)

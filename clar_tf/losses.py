@@ -35,6 +35,7 @@ import tensorflow as tf
 from keras import ops
 
 from clar_tf import checks
+from clar_tf.method_registry import CE_NORMALIZATIONS
 
 __all__ = ["nt_xent", "supcon", "masked_cross_entropy", "CE_NORMALIZATIONS"]
 
@@ -189,9 +190,6 @@ def supcon(z, labels, temperature=0.5):
     per_anchor = -ops.sum(pos_mask * log_prob, axis=1) / ops.maximum(n_pos, 1.0)
     local_sum = ops.sum(ops.where(has_pos, per_anchor, ops.zeros_like(per_anchor)))
     return _global_mean(local_sum, ops.sum(ops.cast(has_pos, "float32")), ctx)
-
-
-CE_NORMALIZATIONS = ("labeled", "batch")
 
 
 def masked_cross_entropy(logits, labels, normalization="labeled"):

@@ -14,6 +14,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from clar_tf import keras_compat
+
 __all__ = ["LARS", "WarmupCosine", "scaled_learning_rate"]
 
 _SCALINGS = ("linear", "sqrt", "none")
@@ -77,6 +79,12 @@ class LARS(keras.optimizers.Optimizer):
         name: optimizer name.
         **kwargs: the base optimizer's arguments (clipnorm, use_ema, ...), except
             Keras' decoupled weight decay.
+
+    Attributes:
+        momentum, eeta, nesterov: the arguments of the same name.
+        lars_weight_decay: `weight_decay` (the base class's `weight_decay` stays None).
+        The trust ratio of a variable is `eeta * ||w|| / ||g + lars_weight_decay * w||`,
+        which `clar_tf.experiments.low_labels` logs from these.
     """
 
     def __init__(self, learning_rate=1.0, momentum=0.9, weight_decay=1e-4, eeta=0.001,
@@ -131,7 +139,7 @@ class LARS(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         """One LARS update of `variable` (see the class docstring)."""
-        index = self._get_variable_index(variable)
+        index = keras_compat.variable_index(self, variable)
         if isinstance(gradient, tf.IndexedSlices):
             gradient = tf.convert_to_tensor(gradient)
         lr = ops.cast(learning_rate, variable.dtype)

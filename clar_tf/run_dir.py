@@ -2,8 +2,10 @@
 
     model_dir/
       config.json        the run's frozen `Config` (`clar_tf.config`)
+      flags.txt          the same config as a flag file: `clar-train --flagfile=` it
+      provenance.json    what made the run: versions, code version (`clar_tf.provenance`)
       .lock[-<task>]     held while a training writes here (`ModelDirLock`, `lock_name`)
-      backup/            the resumable checkpoint (Keras `BackupAndRestore`)
+      backup/            the resumable checkpoint (`clar_tf.checkpoint`)
       logs/              TensorBoard (training; `logs/linear_eval/` for the curve)
       train_log.csv      per-epoch training metrics
       linear_eval.csv    the Fig. 5 curve, when `eval_every` > 0
@@ -17,11 +19,20 @@
 A run resumes in its own `model_dir` when its config differs from the saved one only in
 `RESUMABLE_CHANGES`; `config_changes` and `check_resumable` are the one check that
 `clar_tf.train` and the experiment drivers use.
+
+model_dir may be any path `tf.io.gfile` knows (a local folder, `gs://…`, `hdfs://…`,
+`ram://…`): every file here is read and written through it. Only the lock differs on a
+non-local filesystem (`ModelDirLock`).
 """
+import csv
 import dataclasses
 import fcntl
+import io
 import json
 import os
+import socket
+
+import tensorflow as tf
 
 CONFIG = "config.json"
 BACKUP = "backup"
@@ -35,6 +46,8 @@ LABELS_JSON = "labels.json"
 LABELS_TXT = "labels.txt"
 RESULTS = "results.json"
 EXPORT = "export"
+FLAGS = "flags.txt"
+PROVENANCE = "provenance.json"
 
 # Fields that may change between a run and its resumption without changing its meaning.
 RESUMABLE_CHANGES = ("verbose", "epochs", "eval_every", "export")
@@ -45,13 +58,55 @@ def path(model_dir, name):
     return os.path.join(model_dir, name)
 
 
+def is_local(path_):
+    """Whether `path_` is on the local filesystem (no `scheme://`)."""
+    return "://" not in str(path_)
+
+
+def check_model_dir(model_dir):
+    """Refuses a `model_dir` that exists as a file (ValueError naming the flag)."""
+    if tf.io.gfile.exists(model_dir) and not tf.io.gfile.isdir(model_dir):
+        raise ValueError(f"--model_dir={model_dir} is a file, not a folder; give a folder "
+                         "(it is created if missing)")
+
+
+def read_text(path_):
+    """The text of the file `path_` (any `tf.io.gfile` filesystem)."""
+    with tf.io.gfile.GFile(path_, "r") as f:
+        return f.read()
+
+
+def write_text(path_, text):
+    """Writes `text` to `path_`, through a temporary file renamed over it: a reader never
+    sees it half written (on filesystems whose rename is atomic, as local disks')."""
+    tmp = f"{path_}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path_, overwrite=True)
+
+
+def append_csv_row(path_, row):
+    """Appends the dict `row` to the CSV file `path_`. The header is the file's, with the
+    keys of `row` it lacks added at its end (the earlier rows leave them empty). The file
+    is rewritten whole (`write_text`): object stores such as gs:// cannot append."""
+    rows, fields = [], []
+    if tf.io.gfile.exists(path_):
+        reader = csv.DictReader(io.StringIO(read_text(path_)))
+        rows, fields = list(reader), list(reader.fieldnames or ())
+    fields += [k for k in row if k not in fields]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows + [row])
+    write_text(path_, out.getvalue())
+
+
 def read_config(model_dir):
     """The saved config.json of `model_dir` as a dict, or None when there is none."""
     config_path = path(model_dir, CONFIG)
-    if not os.path.exists(config_path):
+    if not tf.io.gfile.exists(config_path):
         return None
-    with open(config_path) as f:
-        return json.load(f)
+    return json.loads(read_text(config_path))
 
 
 def config_changes(config):
@@ -74,52 +129,72 @@ def check_resumable(config, ignore=(), advice="use a new --model_dir"):
                          f"config ({', '.join(diff)} differ); {advice}")
 
 
-def write_config(config):
-    """Writes config.json (checked again: another run may have written it meanwhile)."""
+def write_config(config, flags_text):
+    """Writes config.json and `flags_text`, the same config as a flag file, to flags.txt
+    (checked again: another run may have written it meanwhile)."""
     check_resumable(config)
-    with open(path(config.model_dir, CONFIG), "w") as f:
-        f.write(config.to_json())
+    write_text(path(config.model_dir, CONFIG), config.to_json())
+    write_text(path(config.model_dir, FLAGS), flags_text)
 
 
 def write_json(model_dir, name, value):
     """Writes `value` as indented JSON to `model_dir/name`; returns the path."""
     out = path(model_dir, name)
-    with open(out, "w") as f:
-        json.dump(value, f, indent=2)
+    write_text(out, json.dumps(value, indent=2))
     return out
+
+
+def read_json(model_dir, name):
+    """`model_dir/name` parsed as JSON, or None when there is no such file."""
+    file = path(model_dir, name)
+    return json.loads(read_text(file)) if tf.io.gfile.exists(file) else None
 
 
 def read_labels(model_dir):
     """Class names from `labels.json` (a JSON list); `labels.txt`, line by line and
     blank lines kept, for runs written before `labels.json`; [] without either."""
     json_path = path(model_dir, LABELS_JSON)
-    if os.path.exists(json_path):
-        with open(json_path) as f:
-            labels = json.load(f)
+    if tf.io.gfile.exists(json_path):
+        labels = json.loads(read_text(json_path))
         if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
             raise ValueError(f"{json_path} must hold a JSON list of class names")
         return labels
     txt_path = path(model_dir, LABELS_TXT)
-    if not os.path.exists(txt_path):
+    if not tf.io.gfile.exists(txt_path):
         return []
-    with open(txt_path, newline="") as f:
-        return f.read().split("\n")[:-1]
+    return read_text(txt_path).split("\n")[:-1]
 
 
 class ModelDirLock:
-    """An exclusive `flock` on a lock file in model_dir, held while a run writes there.
+    """The lock a run holds on model_dir while it writes there.
 
-    The kernel drops it when the process ends, however it ends; `release` drops it
-    earlier.
+    Local model_dir: an exclusive `flock` on a lock file, which the kernel drops when the
+    process ends, however it ends. Elsewhere (gs://, …), where no filesystem lock exists:
+    a marker file naming the host and process, deleted by `release`; a run killed
+    without `release` leaves it, and the next start in that model_dir is refused until
+    it is deleted by hand (the error says so). Two starts at the same instant can both
+    pass the marker check: start one training per model_dir.
     """
 
     def __init__(self, model_dir):
-        self.model_dir, self.file = model_dir, None
+        self.model_dir, self.file, self.marker = model_dir, None, None
 
     def acquire(self, name=".lock"):
         """Creates model_dir and locks `name` in it; ValueError if another run has it."""
-        os.makedirs(self.model_dir, exist_ok=True)
-        self.file = open(os.path.join(self.model_dir, name), "w")
+        check_model_dir(self.model_dir)
+        tf.io.gfile.makedirs(self.model_dir)
+        lock_path = os.path.join(self.model_dir, name)
+        if not is_local(lock_path):
+            if tf.io.gfile.exists(lock_path):
+                raise ValueError(
+                    f"model_dir={self.model_dir} is in use by another training, or one "
+                    f"that was killed: {lock_path} names {read_text(lock_path).strip()}. "
+                    "If no training runs there, delete that file and start again")
+            with tf.io.gfile.GFile(lock_path, "w") as f:
+                f.write(f"host={socket.gethostname()} pid={os.getpid()}\n")
+            self.marker = lock_path
+            return
+        self.file = open(lock_path, "w")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -132,6 +207,9 @@ class ModelDirLock:
         if self.file is not None:
             self.file.close()  # closing drops the flock
             self.file = None
+        if self.marker is not None:
+            tf.io.gfile.remove(self.marker)
+            self.marker = None
 
 
 def lock_name(strategy):

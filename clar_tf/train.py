@@ -7,13 +7,13 @@ The flags are derived from `Config` (`clar_tf.cli`, `config.flag_spec`); this mo
 `__main__` block is the only training code that reads them. `run(config)` is what the
 TFX `run_fn`, the experiment drivers and the tests call. `model_dir` receives `config.json`, the resumable
 backup, TensorBoard logs, `train_log.csv`, `linear_eval.csv` (the Fig. 5 curve when
-`--eval_every` > 0), `encoder.keras`, `inference.keras`, the labels, `export/<version>/`
+`--eval_every` > 0), `flags.txt` (`clar-train --flagfile=` it to run the same config),
+`provenance.json` (versions and code version), `encoder.keras`, `inference.keras`, the labels, `export/<version>/`
 (the serving SavedModel) and `results.json`: the layout is `clar_tf.run_dir`'s.
 Starting the same command again resumes from the last finished epoch. Under
 `--strategy=multi_worker` only the chief writes model_dir (`is_chief`); a worker that
 loses a peer ends with an error naming it (README, "GPUs and several machines").
 """
-import json
 import os
 import tempfile
 import time
@@ -22,7 +22,8 @@ import keras
 import tensorflow as tf
 
 from clar_tf import config as config_lib
-from clar_tf import cli, datasets, distribute, evaluate, export, input_pipeline, run_dir
+from clar_tf import (checkpoint, cli, datasets, distribute, evaluate, export,
+                     input_pipeline, provenance, run_dir)
 from clar_tf.models import factory
 from clar_tf.run_dir import ModelDirLock, lock_name
 
@@ -34,40 +35,18 @@ def is_chief(strategy):
     return strategy.extended.should_checkpoint
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose checkpoint is replaced atomically at each epoch end.
+class _CsvLog(keras.callbacks.Callback):
+    """Appends each epoch's metrics to a CSV file (`run_dir.append_csv_row`), on any
+    `tf.io.gfile` filesystem: a row `epoch,<metrics sorted by name>`."""
 
-    The weights and then the epoch counter are written to temporary files, synced, and
-    renamed over the previous ones, so a crash or a full disk during the write leaves
-    the previous checkpoint whole: the same command resumes from it. A write that fails
-    with an exception is an `OSError` saying so. With `save=False` (the non-chief workers
-    of a multi-worker run) it restores from `backup_dir` but never writes there.
-    """
+    def __init__(self, csv_path):
+        super().__init__()
+        self.csv_path = csv_path
 
-    def __init__(self, backup_dir, save=True, **kwargs):
-        super().__init__(backup_dir, **kwargs)
-        self.save = save
-
-    def _save_model(self):
-        if not self.save:
-            return
-        os.makedirs(self.backup_dir, exist_ok=True)
-        weights = self._weights_path.replace(".weights.h5", ".tmp.weights.h5")
-        metadata = self._training_metadata_path + ".tmp"
-        try:
-            self.model.save_weights(weights, overwrite=True)
-            with open(metadata, "w") as f:
-                json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
-            for path in (weights, metadata):
-                with open(path, "rb") as f:
-                    os.fsync(f.fileno())
-        except Exception as e:
-            raise OSError(f"Could not write the checkpoint of epoch {self._current_epoch} "
-                          f"to {self.backup_dir} ({e}); the previous checkpoint is intact: "
-                          "fix the cause (disk space?) and run the same command to "
-                          "resume") from e
-        os.replace(weights, self._weights_path)  # a crash between the two renames
-        os.replace(metadata, self._training_metadata_path)  # repeats one epoch
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        run_dir.append_csv_row(self.csv_path,
+                               {"epoch": epoch, **{k: float(logs[k]) for k in sorted(logs)}})
 
 
 class _Throughput(keras.callbacks.Callback):
@@ -108,6 +87,7 @@ def run(config):
 
 
 def _run(config, lock):
+    run_dir.check_model_dir(config.model_dir)
     run_dir.check_resumable(config)
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.get_strategy(config.strategy)
@@ -129,7 +109,9 @@ def _run(config, lock):
     lock.acquire(lock_name(strategy))
     evaluation = (eval_info, eval_train, eval_test)
     if is_chief(strategy):
-        run_dir.write_config(config)
+        run_dir.write_config(config, cli.flagfile_text(config_lib.Config, config,
+                                                       *config_lib.flag_spec(datasets.NAMES)))
+        _write_provenance(config.model_dir)
         return _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation,
                               config.model_dir, chief=True)
     # Another worker: the same work in lockstep, its files to a scratch folder.
@@ -139,16 +121,27 @@ def _run(config, lock):
                               out_dir, chief=False)
 
 
+def _write_provenance(model_dir):
+    """Writes `provenance.json`: this start's `clar_tf.provenance`, and under "earlier"
+    those of the starts it resumes."""
+    old = run_dir.read_json(model_dir, run_dir.PROVENANCE)
+    earlier = [] if old is None else old.pop("earlier", []) + [old]
+    run_dir.write_json(model_dir, run_dir.PROVENANCE,
+                       dict(provenance.provenance(), earlier=earlier))
+
+
 def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, out_dir,
                    chief):
     """Trains, evaluates and writes the outputs to `out_dir` (model_dir on the chief);
     the checkpoint is always model_dir/backup, written by the chief only."""
     eval_info, eval_train, eval_test = evaluation
     throughput = _Throughput(steps * config.batch_size)
-    callbacks = [AtomicBackupAndRestore(run_dir.path(config.model_dir, run_dir.BACKUP),
-                                        save=chief, delete_checkpoint=False),
-                 keras.callbacks.CSVLogger(run_dir.path(out_dir, run_dir.TRAIN_LOG),
-                                           append=True),
+    backup = checkpoint.EpochCheckpoint(run_dir.path(config.model_dir, run_dir.BACKUP),
+                                        save=chief)
+    with strategy.scope():
+        initial_epoch = backup.restore(model)
+    callbacks = [backup,
+                 _CsvLog(run_dir.path(out_dir, run_dir.TRAIN_LOG)),
                  keras.callbacks.TensorBoard(run_dir.path(out_dir, run_dir.LOGS),
                                              write_graph=False),
                  throughput]
@@ -163,7 +156,8 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
         callbacks.append(curve)
     start = time.perf_counter()
     history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps,
-                        callbacks=callbacks, verbose=config.verbose)
+                        initial_epoch=initial_epoch, callbacks=callbacks,
+                        verbose=config.verbose)
     train_time = time.perf_counter() - start
 
     model.embedder.save(run_dir.path(out_dir, run_dir.ENCODER))

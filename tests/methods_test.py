@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from clar_tf import config as config_lib
-from clar_tf import distribute, losses
+from clar_tf import distribute, losses, method_registry
 from clar_tf.models import factory, methods
 
 CLIP = 2000
@@ -40,15 +40,31 @@ def _outputs(model, audio):
     return {k: tf.constant(np.asarray(v)) for k, v in out.items()}
 
 
-@pytest.mark.parametrize("method", config_lib.METHODS)
-def test_each_method_drives_its_loss_down(method):
+@pytest.mark.parametrize("entry", method_registry.METHODS, ids=method_registry.NAMES)
+def test_each_registered_method_builds_its_class_and_drives_its_loss_down(entry):
     keras.utils.set_random_seed(0)
-    model = factory.build_model(_config(method), CLASSES, CLIP)
+    model = factory.build_model(_config(entry.name), CLASSES, CLIP)
+    assert type(model) is entry.model_class() and model.name == entry.name
+    assert issubclass(entry.model_class(), methods.TwoViewModel)
+    # The head ends in a num_classes layer exactly where the entry says so.
+    assert (model.head.num_classes == CLASSES) == entry.has_classifier
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     ds = tf.data.Dataset.from_tensors(_batch()).repeat()
     history = model.fit(ds, epochs=6, steps_per_epoch=5, verbose=0).history["loss"]
     assert history[-1] < 0.8 * history[0], history
-    assert isinstance(model, methods.METHOD_CLASSES[method])
+
+
+def test_the_flags_config_and_presets_read_the_registry():
+    assert config_lib.METHODS == method_registry.NAMES == ("supervised", "supcon",
+                                                          "simclr", "clar")
+    assert config_lib.LABELED_METHODS == ("supervised", "supcon", "clar")
+    for entry in method_registry.METHODS:
+        assert entry.name in config_lib.HELP["method"]
+        assert _config(entry.name).has_classifier == entry.has_classifier
+    with pytest.raises(ValueError, match="Received: method='byol'"):
+        method_registry.get("byol")
+    with pytest.raises(ValueError, match="method"):
+        _config("byol")
 
 
 def test_clar_without_labels_is_nt_xent_on_the_layer_before_the_last():

@@ -277,10 +277,11 @@ def test_export_writes_its_metadata_as_data(run):
     with open(os.path.join(run["saved_model"], export.METADATA_FILE)) as f:
         meta = json.load(f)
     graph = tf.saved_model.load(run["saved_model"]).signatures["metadata"]()
-    assert meta == {"sample_rate": int(graph["sample_rate"]),
-                    "clip_length": int(graph["clip_length"]),
-                    "embedding_size": int(graph["embedding_size"]),
-                    "labels": [x.decode() for x in graph["labels"].numpy()]}
+    # The graph's metadata, and the provenance of the run that made the model.
+    assert meta.pop("provenance") == run_dir.read_json(run["model_dir"], run_dir.PROVENANCE)
+    assert meta == {k: ([x.decode() for x in v.numpy()] if k == "labels" else int(v))
+                    for k, v in graph.items()}
+    assert {"sample_rate", "clip_length", "embedding_size", "labels"} <= set(meta)
 
 
 def test_a_crafted_keras_file_with_a_lambda_is_refused(run, tmp_path):

@@ -16,6 +16,7 @@ per fraction) and `table2.md`, side by side with the paper's numbers.
 import collections
 import os
 
+from clar_tf import method_registry
 from clar_tf.experiments import cli, presets, runner, tables
 
 EXPERIMENT = "label_fraction"
@@ -28,15 +29,14 @@ PAPER = {
     "simclr": {1.0: 84.8, 0.2: 84.8, 0.1: 84.8, 0.01: 84.8},
     "clar": {1.0: 96.1, 0.2: 90.5, 0.1: 89.1, 0.01: 77.9},
 }
-NAMES = {"supervised": ("Cross-Entropy", "Supervised"), "supcon": ("SupCon", "Supervised"),
-         "simclr": ("SimCLR", "Self-supervised"), "clar": ("CLAR", "Semi-supervised")}
 
 # The flags: `python -m clar_tf.experiments.label_fraction --help`.
 Args = cli.args_class("results/table2")
 
 
 def cells(preset, out, seeds, **data):
-    """One cell per (fraction, method, seed), SimCLR once per seed; by fraction first."""
+    """One cell per (fraction, method, seed), a method without labels (SimCLR) once per
+    seed; by fraction first."""
     preset = presets.get_preset(preset)
     grid = preset.grid(EXPERIMENT)
     kwargs = {**preset.config_kwargs(EXPERIMENT, **data), "encoder": grid["encoder"],
@@ -45,7 +45,7 @@ def cells(preset, out, seeds, **data):
     for seed in runner.seeds_range(seeds):
         for fraction in grid["fractions"]:
             for method in grid["methods"]:
-                if method == "simclr":
+                if not method_registry.get(method).needs_labels:
                     if fraction != grid["fractions"][0]:
                         continue
                     name = runner.cell_name(method, grid["encoder"], grid["augment"],
@@ -101,7 +101,8 @@ def markdown(rows, dataset="this run", note=""):
         header += [f"{100 * f:g}% ({dataset})", f"{100 * f:g}% (paper)"]
     table = []
     for method in methods:
-        name, kind = NAMES.get(method, (method, ""))
+        entry = method_registry.BY_NAME.get(method)
+        name, kind = (entry.title, entry.kind) if entry else (method, "")
         line = [name, kind]
         for f in fractions:
             paper = PAPER.get(method, {}).get(f)

@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from clar_tf import method_registry
 from clar_tf.experiments import cli, label_fraction, plots, presets, runner, tables
 
 FIELDS = ("method", "labeled_fraction", "seed", "epoch", "top1")
@@ -93,7 +94,7 @@ def speed_markdown(rows):
         for method in [m for m in presets.METHODS if (fraction, m) in curves]:
             curve = curves[(fraction, method)]
             reached = next((e for e in sorted(curve) if curve[e] >= target), None)
-            lines.append([f"{100 * fraction:g}%", label_fraction.NAMES[method][0]]
+            lines.append([f"{100 * fraction:g}%", method_registry.get(method).title]
                          + [f"{100 * curve[e]:.1f}" if e in curve else "–" for e in epochs]
                          + ["not reached" if reached is None
                             else f"{reached} of {final_epoch}"])
@@ -120,7 +121,7 @@ def write_plot(csv_path, png_path, note=""):
             lines[method] = (epochs, [m for m, _ in stats],
                              None if np.all(np.isnan(std)) else std)
         panels[f"{100 * fraction:g}% labeled"] = lines
-    names = {m: n for m, (n, _) in label_fraction.NAMES.items()}
+    names = {m.name: m.title for m in method_registry.METHODS}
     title = ("Linear-eval top-1 during training (pre-training with a fraction of the "
              "labels; evaluation head on all)") + (f"\n{note}" if note else "")
     return plots.plot_curves(panels, png_path, title, names)

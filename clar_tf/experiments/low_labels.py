@@ -10,9 +10,9 @@ takes the gradients of the contrastive and the CE term separately, so it can log
 - `gnorm_cl`, `gnorm_ce`: the norm of each term's (weighted) gradient over the encoder's
   variables, and `cos`: the cosine between them;
 - `ce_share_enc`, `ce_share_proj`: ||w·g_CE|| / (||g_CL|| + ||w·g_CE||) over the encoder
-  and over the `projection` layer (dense2), the share of the update direction CE sets:
-  LARS scales each layer's update to eeta·||w||·lr whatever the gradient's size, so this
-  share, not the loss's size, is what decides how far one step moves towards CE;
+  and over the `projection` layer (the head's `dense2`), the share of the update direction
+  CE sets: LARS scales each layer's update to eeta·||w||·lr whatever the gradient's size,
+  so this share, not the loss's size, is what decides how far one step moves towards CE;
 - `trust_enc`: the median LARS trust ratio eeta·||w|| / ||g + wd·w|| of the encoder's
   kernels.
 
@@ -67,7 +67,7 @@ def _diagnostic_step(model):
     """A tf.function training step returning the logged quantities (module docstring)."""
     enc = model.embedder.trainable_variables
     enc_ids = {id(v) for v in enc}
-    proj = [v for v in model.head.trainable_variables if "dense2" in v.path]
+    proj = model.head.dense2.trainable_variables  # the layer whose output is "projection"
     kernels = [v for v in enc if len(v.shape) > 1]
     opt = model.optimizer
 
@@ -75,7 +75,7 @@ def _diagnostic_step(model):
     def step(audio, labels):
         variables = model.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
-            values, _, _ = model._forward_losses(audio, labels, training=True)
+            values, _, _ = model.term_losses(audio, labels, training=True)
             ce = model.ce_weight * values["ce_loss"]
         # Keras variables break unconnected_gradients=ZERO (their dtype is a string).
         g_cl, g_ce = ([tf.zeros_like(v) if g is None else g

@@ -2,11 +2,12 @@
 import dataclasses
 
 from clar_tf import config as config_lib
+from clar_tf import method_registry
 
 # The paper's six augmentations in the order of §5; noise injection is mixed noise (MN).
 SIX_AUGMENTATIONS = ("PS", "MN", "FD", "TM", "TS", "TST")
 LABELED_FRACTIONS = (1.0, 0.2, 0.1, 0.01)
-METHODS = ("supervised", "supcon", "simclr", "clar")
+METHODS = method_registry.NAMES  # Table 2's order
 
 @dataclasses.dataclass(frozen=True)
 class Preset:

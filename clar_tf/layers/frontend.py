@@ -235,7 +235,7 @@ class Frontend(keras.layers.Layer):
 
     def build(self, input_shape):
         # The Kapre sublayers hold no weights; mark them built so Keras does not warn.
-        for layer in self._flatten_layers(include_self=False, recursive=False):
+        for layer in (self.stft, self.mel_filterbank, self.stft_db, self.mel_db):
             if not layer.built:
                 layer.build(input_shape)
         self.built = True

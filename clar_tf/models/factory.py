@@ -5,8 +5,8 @@ augmentation chain and projection head), the optimizer, and the weights of `init
 """
 import keras
 
-from clar_tf import layers, optim, run_dir
-from clar_tf.models import loading, methods, resnet
+from clar_tf import layers, method_registry, optim, run_dir
+from clar_tf.models import loading, resnet
 from clar_tf.models.heads import ProjectionHead
 
 
@@ -33,7 +33,8 @@ def build_embedder(config, clip_length, sync_batchnorm=False):
 
 
 def build_model(config, num_classes, clip_length, sync_batchnorm=False):
-    """The training model for `config.method`; call inside the strategy scope."""
+    """The training model of `config.method` (its `method_registry` class), built for
+    clips `[B, clip_length]`; call inside the strategy scope."""
     embedder = build_embedder(config, clip_length, sync_batchnorm)
     head = ProjectionHead(hidden_units=config.head_hidden_units,
                           projection_units=config.projection_units,
@@ -41,11 +42,9 @@ def build_model(config, num_classes, clip_length, sync_batchnorm=False):
                           batchnorm=config.head_batchnorm,
                           sync_batchnorm=sync_batchnorm, name="head")
     augmenter = layers.from_spec(config.augment, seed=config.seed)  # float32 by default
-    extra = (dict(ce_weight=config.ce_weight, ce_normalization=config.ce_normalization)
-             if config.method == "clar" else {})
-    model = methods.METHOD_CLASSES[config.method](embedder, head, augmenter,
-                                          temperature=config.temperature,
-                                          name=config.method, **extra)
+    model_class = method_registry.get(config.method).model_class()
+    model = model_class(embedder, head, augmenter, temperature=config.temperature,
+                        name=config.method, **model_class.options(config))
     model.build((None, clip_length))
     return model
 

@@ -1,5 +1,8 @@
 """The four training methods as `fit()`-compatible Keras models (paper §3.2, §4, §8).
 
+`clar_tf.method_registry` names each class with its flag value and properties; the factory
+builds them from there.
+
 Every method shares one pipeline: a batch of clips `[N, L]` is augmented twice inside
 `train_step` (the augmentation chain runs in the graph, on the accelerator), both views go
 through the embedder (frontend + ResNet18 for 2D, ResNet18 alone for 1D) and the
@@ -22,7 +25,27 @@ optimizer's all-reduce SUM yields the global-batch gradient.
 import keras
 import tensorflow as tf
 
-from clar_tf import losses
+from clar_tf import keras_compat, losses
+
+
+def _built_under_multi_worker(model):
+    return model.built and isinstance(model.distribute_strategy,
+                                      tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def _build_optimizer(model):
+    with model.distribute_strategy.scope():
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+
+def _multi_worker(strategy):
+    """Whether `strategy` is a MultiWorkerMirroredStrategy over more than one worker (the
+    chief and worker tasks of its cluster, as TF counts them)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    jobs = strategy.cluster_resolver.cluster_spec().as_dict()
+    return len(jobs.get("chief", ())) + len(jobs.get("worker", ())) > 1
 
 
 class TwoViewModel(keras.Model):
@@ -57,21 +80,6 @@ class TwoViewModel(keras.Model):
         self.head.build((None, self.embedder.outputs[0].shape[-1]))
         self.built = True
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras builds a model under a strategy from the replicas' mean first batch, a
-        # `strategy.reduce` of the input dict that MultiWorkerMirroredStrategy refuses.
-        # A built model needs no batch: only the optimizer is left to build. The first
-        # batch is still drawn as Keras draws it (fit then restarts the iterator, which
-        # moves the shuffle on), so the batches are those of a single-process run.
-        strategy = self._distribute_strategy
-        if self.built and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            for _, _, batches in iterator or ():
-                next(batches)
-                break
-            with strategy.scope():
-                return self._symbolic_build(data_batch=())
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
     def call(self, inputs, training=None):
         """Audio `[B, L]` → the head's `{"projection", "output"}`."""
         return self.head(self.embedder(inputs, training=training), training=training)
@@ -81,11 +89,29 @@ class TwoViewModel(keras.Model):
         return tf.concat([self.augmenter(audio, training=True),
                           self.augmenter(audio, training=True)], axis=0)
 
+    @classmethod
+    def options(cls, config):
+        """The constructor arguments a `Config` sets besides `TwoViewModel`'s (none)."""
+        del config
+        return {}
+
     def compute_losses(self, out1, out2, labels):
         """Returns a dict with at least `"loss"`; `out*` are the head's dicts per view."""
         raise NotImplementedError
 
-    def _forward_losses(self, audio, labels, training):
+    def term_losses(self, audio, labels, training):
+        """The loss terms of one step on a batch, two fresh views of it included.
+
+        Args:
+            audio: clips `[N, L]`.
+            labels: int64 `[N]`, -1 for unlabeled clips.
+            training: passed to the embedder and the head (batch norm).
+
+        Returns:
+            `(values, out1, out2)`: `values` maps each name of `loss_names` to a float32
+            scalar (`"loss"`, what the step minimises, first); `out1`, `out2` are the
+            head's float32 `{"projection": [N, P], "output": [N, K]}` per view.
+        """
         n = tf.shape(audio)[0]
         outputs = self(self.views(audio), training=training)
         outputs = {k: tf.cast(v, "float32") for k, v in outputs.items()}
@@ -103,9 +129,7 @@ class TwoViewModel(keras.Model):
                 correct = tf.cast(tf.equal(pred, labels), "float32")
                 self.accuracy.update_state(tf.boolean_mask(correct, labeled))
         logs = {m.name: m.result() for m in self.metrics}
-        strategy = tf.distribute.get_strategy()
-        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                and strategy.extended._in_multi_worker_mode()):  # Keras' own test
+        if _multi_worker(tf.distribute.get_strategy()):  # when Keras reduces over workers
             # Keras averages each log over the workers' replicas with
             # `strategy.reduce(MEAN, axis=0)`, which needs an axis: a [1] per replica
             # comes back a scalar.
@@ -116,7 +140,7 @@ class TwoViewModel(keras.Model):
         audio, labels = data["audio"], tf.cast(data["label"], "int64")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            values, out1, out2 = self._forward_losses(audio, labels, training=True)
+            values, out1, out2 = self.term_losses(audio, labels, training=True)
             loss = values["loss"] / tf.cast(replicas, "float32")
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
@@ -126,8 +150,16 @@ class TwoViewModel(keras.Model):
 
     def test_step(self, data):
         audio, labels = data["audio"], tf.cast(data["label"], "int64")
-        values, out1, out2 = self._forward_losses(audio, labels, training=False)
+        values, out1, out2 = self.term_losses(audio, labels, training=False)
         return self._update_metrics(values, out1, out2, labels)
+
+
+# Keras builds a model under a strategy from the replicas' mean first batch, a
+# `strategy.reduce` of the input dict that MultiWorkerMirroredStrategy refuses. A built
+# model needs no batch: only the optimizer is left to build. The first batch is still
+# drawn as Keras draws it, so the batches are those of a single-process run.
+keras_compat.replace_first_batch_build(TwoViewModel, _built_under_multi_worker,
+                                       _build_optimizer)
 
 
 def _cross_entropy(out1, out2, labels, normalization="labeled"):
@@ -175,11 +207,13 @@ class CLAR(TwoViewModel):
         self.ce_weight = float(ce_weight)
         self.ce_normalization = ce_normalization
 
+    @classmethod
+    def options(cls, config):
+        """`ce_weight` and `ce_normalization` of `config`."""
+        return dict(ce_weight=config.ce_weight, ce_normalization=config.ce_normalization)
+
     def compute_losses(self, out1, out2, labels):
         contrastive = losses.nt_xent(out1["projection"], out2["projection"], self.temperature)
         ce = _cross_entropy(out1, out2, labels, self.ce_normalization)
         return {"loss": contrastive + self.ce_weight * ce, "contrastive_loss": contrastive,
                 "ce_loss": ce}
-
-
-METHOD_CLASSES = {"supervised": Supervised, "simclr": SimCLR, "supcon": SupCon, "clar": CLAR}
