@@ -1,6 +1,6 @@
 """A/B timings of the design choices behind clar_tf's speed, each pair in one process.
 
-    python benchmarks/ab_bench.py            # about 2 min on 2 cores
+    python -m benchmarks.ab_bench            # about 2 min on 2 cores
 
 Each row times the old way (A) and the current way (B) of one piece, alternating A, B, A, B
 and reporting medians, so both see the same machine load:
@@ -19,12 +19,11 @@ and reporting medians, so both see the same machine load:
 
 The last two run with one TensorFlow thread (per-core figures, as frontend_bench.py).
 """
+import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import common
 
 common.setup_environment()
 
@@ -116,7 +115,7 @@ def main():
     # --- frontend pieces: TF's thread counts are fixed once it has run an op, so the
     # one-thread rows run in a child process
     import subprocess
-    subprocess.run([sys.executable, os.path.abspath(__file__)], check=True,
+    subprocess.run(common.worker_command(__spec__.name), check=True,
                    env={**os.environ, "AB_CHILD": "1"})
 
 
@@ -152,6 +151,7 @@ def frontend_pieces():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     if os.environ.get("AB_CHILD") == "1":
         frontend_pieces()
     else:

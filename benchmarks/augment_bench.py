@@ -21,9 +21,9 @@ timed with our default vocoder (n_fft 512 / hop 128: 4× the frames) and with th
 reference's 2048 / 512. "2 views" times the chain on the two views of a batch as one
 [2N, L] call against two [N, L] calls (what TwoViewModel.views does now).
 
-    python benchmarks/augment_bench.py                      # everything, about 2-3 min
-    python benchmarks/augment_bench.py --ops PS TST --seconds 1
-    python benchmarks/augment_bench.py --pieces             # timing of the vocoder pieces
+    python -m benchmarks.augment_bench                      # everything, about 2-3 min
+    python -m benchmarks.augment_bench --ops PS TST --seconds 1
+    python -m benchmarks.augment_bench --pieces             # timing of the vocoder pieces
 
 Ratios compare figures measured seconds apart; absolute numbers depend on the machine and
 on what else runs on it. The reference needs `bash tools/ref_env.sh` (skipped if absent).
@@ -32,10 +32,8 @@ import argparse
 import json
 import os
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import common
 
 common.setup_environment()
 
@@ -126,7 +124,7 @@ def reference_worker(op, seconds, length):
 
 
 def reference_all_cores(op, processes, seconds, length):
-    cmd = [sys.executable, os.path.abspath(__file__), "--reference-worker", op,
+    cmd = common.worker_command(__spec__.name) + ["--reference-worker", op,
            "--seconds", str(seconds), "--clip-seconds", str(length / SR)]
     results = common.run_workers([cmd] * processes, env=common.SINGLE_THREAD_ENV)
     figures = [common.last_json_line(r["stdout"]) for r in results]

@@ -1,5 +1,5 @@
 """Shared pieces of the benchmarks: timing, ratio tables, peak memory, worker processes
-and the reference (the authors' approach, `shared/anchors/torch_reference.py`).
+and the reference (the authors' approach, `benchmarks/torch_reference.py`).
 
 Every benchmark times clar_tf and its reference in the same invocation, pair by pair, and
 prints the ratio ours / reference: on a shared or throttled machine absolute numbers
@@ -8,8 +8,12 @@ drift, ratios measured seconds apart much less.
 Nothing here imports TensorFlow, so reference workers start fast and stay small.
 
 The reference runs in its own virtualenv (`bash tools/ref_env.sh`, default /tmp/ref; set
-CLAR_REF_VENV to move it) from the script at $CLAR_REF_SCRIPT, else
-`<repo>/../shared/anchors/torch_reference.py` or `<repo>/shared/anchors/...`.
+CLAR_REF_VENV to move it) from `benchmarks/torch_reference.py`, or the script at
+$CLAR_REF_SCRIPT when that is set.
+
+Run every benchmark as a module from the repository root, `python -m benchmarks.<name>`
+(clar_tf is pip-installed); a benchmark starts its own workers the same way
+(`worker_command`).
 """
 import json
 import os
@@ -29,12 +33,19 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
 
 
 def setup_environment():
-    """Quiet TensorFlow logs, the TensorFlow Keras backend, and `import clar_tf` working
-    from a checkout. Call before importing TensorFlow."""
+    """Quiet TensorFlow logs and the TensorFlow Keras backend. Call before importing
+    TensorFlow."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
+
+
+def worker_command(module_name, *args):
+    """argv that runs benchmark module `module_name` ("benchmarks.<name>": pass the
+    module's `__spec__.name`) as a worker, `python -m` in this interpreter; the worker
+    starts in this process's working directory, the repository root."""
+    if not module_name.startswith("benchmarks."):
+        raise ValueError(f"not a benchmarks module: {module_name!r}")
+    return [sys.executable, "-m", module_name, *map(str, args)]
 
 
 # ------------------------------------------------------------------ timing
@@ -162,26 +173,31 @@ def emit_json(obj):
 
 # ------------------------------------------------------------------ the reference
 def reference_python():
+    """The reference's interpreter: $CLAR_REF_VENV's (default /tmp/ref, made by
+    `tools/ref_env.sh`), else this one when it has torch and nnAudio
+    (`pip install ".[bench]"`), else None."""
+    import importlib.util
     venv = os.environ.get("CLAR_REF_VENV", "/tmp/ref")
     path = os.path.join(venv, "bin", "python")
-    return path if os.access(path, os.X_OK) else None
+    if os.access(path, os.X_OK):
+        return path
+    if all(importlib.util.find_spec(name) for name in ("torch", "nnAudio")):
+        return sys.executable
+    return None
 
 
 def reference_script():
-    candidates = [os.environ.get("CLAR_REF_SCRIPT"),
-                  os.path.join(REPO, "..", "shared", "anchors", "torch_reference.py"),
-                  os.path.join(REPO, "shared", "anchors", "torch_reference.py")]
-    for path in candidates:
-        if path and os.path.exists(path):
-            return os.path.abspath(path)
-    return None
+    """$CLAR_REF_SCRIPT when set, else `benchmarks/torch_reference.py`; None if missing."""
+    path = os.environ.get("CLAR_REF_SCRIPT") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "torch_reference.py")
+    return os.path.abspath(path) if os.path.exists(path) else None
 
 
 def reference_available():
     """None when the reference can run, else a sentence saying what is missing."""
     if reference_python() is None:
         return ("reference venv missing: run `bash tools/ref_env.sh` "
-                "(or set CLAR_REF_VENV)")
+                "(or set CLAR_REF_VENV, or pip install \".[bench]\")")
     if reference_script() is None:
         return "torch_reference.py not found: set CLAR_REF_SCRIPT"
     return None
@@ -225,8 +241,10 @@ def run_reference(mode, processes=1, seconds=10.0, batch=None, p=None, timeout=9
 
 _STEP_CPU_CODE = """
 import json, sys, time
-sys.path.insert(0, sys.argv[1])
-import torch_reference as ref
+import importlib.util
+spec = importlib.util.spec_from_file_location("torch_reference", sys.argv[1])
+ref = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ref)
 batch, short, long = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 out = []
 for seconds in (short, long):
@@ -251,7 +269,7 @@ def run_reference_step_cpu(batch, seconds=15.0, timeout=900):
     if missing:
         print(f"[reference skipped: {missing}]", file=sys.stderr)
         return None
-    cmd = [reference_python(), "-c", _STEP_CPU_CODE, os.path.dirname(reference_script()),
+    cmd = [reference_python(), "-c", _STEP_CPU_CODE, reference_script(),
            str(batch), str(seconds / 3.0), str(seconds)]
     r = run_workers([cmd], timeout=timeout)[0]
     res = last_json_line(r["stdout"])
@@ -266,8 +284,10 @@ def run_reference_step_cpu(batch, seconds=15.0, timeout=900):
 _AUG_CPU_CODE = """
 import json, sys, time
 import numpy as np
-sys.path.insert(0, sys.argv[1])
-import torch_reference as ref
+import importlib.util
+spec = importlib.util.spec_from_file_location("torch_reference", sys.argv[1])
+ref = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ref)
 p, seconds = float(sys.argv[2]), float(sys.argv[3])
 rng = np.random.default_rng(0)
 clips = rng.standard_normal((64, 16000)).astype(np.float32) * 0.1
@@ -289,7 +309,7 @@ def run_reference_aug_cpu(p, processes=1, seconds=8.0, timeout=900):
     if missing:
         print(f"[reference skipped: {missing}]", file=sys.stderr)
         return None
-    cmd = [reference_python(), "-c", _AUG_CPU_CODE, os.path.dirname(reference_script()),
+    cmd = [reference_python(), "-c", _AUG_CPU_CODE, reference_script(),
            str(p), str(seconds)]
     results = run_workers([cmd] * processes, timeout=timeout, env=SINGLE_THREAD_ENV)
     figures = [last_json_line(r["stdout"]) for r in results]

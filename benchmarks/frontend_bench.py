@@ -16,9 +16,9 @@ thread settings and peak memory are each run's own):
   all cores  ours with TensorFlow's default threads against one librosa process per
              core (figures added).
 
-    python benchmarks/frontend_bench.py                    # both variants, about 1-2 min
-    python benchmarks/frontend_bench.py --variants paper --seconds 2
-    python benchmarks/frontend_bench.py --modes graph floor-stft floor-stft-mel
+    python -m benchmarks.frontend_bench                    # both variants, about 1-2 min
+    python -m benchmarks.frontend_bench --variants paper --seconds 2
+    python -m benchmarks.frontend_bench --modes graph floor-stft floor-stft-mel
 
 Ratios compare figures measured seconds apart; absolute numbers depend on the machine and
 on what else runs on it.
@@ -28,8 +28,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import common
 
 common.setup_environment()
 
@@ -110,7 +109,7 @@ def ours_worker(variant, seconds, length, batch, threads, mode):
 
 
 def _worker(args, kind, variant, **extra):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--variants", variant,
+    cmd = common.worker_command(__spec__.name) + ["--worker", kind, "--variants", variant,
            "--seconds", str(args.seconds), "--clip-seconds", str(args.clip_seconds),
            "--batch", str(args.batch)]
     for key, value in extra.items():

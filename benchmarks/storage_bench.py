@@ -22,9 +22,9 @@ speech), prepares it as `sc35` with both storages, and prints for each:
 then extrapolates disk size and prepare time to NSynth (305,979 clips × 4 s) and
 Speech Commands sc35 (105,829 clips × 1 s) by audio seconds.
 
-    python benchmarks/storage_bench.py     # 20,300 clips: corpus + prepares ~7 min, all ~25 min
+    python -m benchmarks.storage_bench     # 20,300 clips: corpus + prepares ~7 min, all ~25 min
                                            # on 2 loaded cores (load average 8-10)
-    python benchmarks/storage_bench.py --clips 2100 --no-step   # quick look, ~1 min
+    python -m benchmarks.storage_bench --clips 2100 --no-step   # quick look, ~1 min
 
 The corpus is kept in `--work` (default /tmp/clar_storage_bench) and reused when it holds
 the same number of clips; the prepared folders are made afresh each run.
@@ -36,11 +36,9 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import common
 
 common.setup_environment()
 

@@ -1,7 +1,7 @@
 """On-device export: size and per-clip latency of the TFLite file vs the Keras model.
 
-    python benchmarks/tflite_bench.py                     # the demo's model, untrained
-    python benchmarks/tflite_bench.py --model_dir=runs/demo
+    python -m benchmarks.tflite_bench                     # the demo's model, untrained
+    python -m benchmarks.tflite_bench --model_dir=runs/demo
 
 One clip of 1 s per call (batch 1, as on a device), raw audio in, embedding and logits
 out, STFT inside both. The Keras model runs as a `tf.function` (TensorFlow's default
@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 
-import common
+from benchmarks import common
 
 common.setup_environment()
 

@@ -22,11 +22,11 @@ views), as in the reference. Rows:
   jit / mp    `--jit_compile` (whole step under XLA) and `--mixed_precision` (bfloat16 on
               CPU, float16 on GPU) variants of CLAR-2D.
 
-    python benchmarks/train_bench.py                     # CLAR-2D, both frontends (~2 min)
-    python benchmarks/train_bench.py --rounds 3 --variants mp   # interleaved, medians
-    python benchmarks/train_bench.py --all               # every row (~15 min on 2 cores)
-    python benchmarks/train_bench.py --methods clar simclr --encoders 1d --steps-seconds 5
-    python benchmarks/train_bench.py --gpu               # GPU flags: batch 1024, mp, XLA
+    python -m benchmarks.train_bench                     # CLAR-2D, both frontends (~2 min)
+    python -m benchmarks.train_bench --rounds 3 --variants mp   # interleaved, medians
+    python -m benchmarks.train_bench --all               # every row (~15 min on 2 cores)
+    python -m benchmarks.train_bench --methods clar simclr --encoders 1d --steps-seconds 5
+    python -m benchmarks.train_bench --gpu               # GPU flags: batch 1024, mp, XLA
 
 Wall-clock figures swing with other load on shared cores, so every configuration also
 reports its process CPU seconds per step, and the reference's CPU seconds per step come
@@ -44,8 +44,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import common
 
 common.setup_environment()
 
@@ -165,7 +164,7 @@ def breakdown(model, batch):
 # ------------------------------------------------------------------ driver
 def _ours(args, method, encoder, frontend, augment="none", data="synthetic",
           jit_compile=False, mixed_precision=False, breakdown_parts=False):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker",
+    cmd = common.worker_command(__spec__.name) + ["--worker",
            "--method", method, "--encoder", encoder, "--frontend", frontend,
            "--augment", augment, "--data", data, "--batch", str(args.batch),
            "--width", str(args.width), "--steps-seconds", str(args.steps_seconds),

@@ -48,7 +48,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return int(json.loads(run_dir.read_text(self.metadata_path))["epoch"])
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.save:
+        # An epoch cut short (a diverged run, `train._StopOnDivergence`) is not saved:
+        # the checkpoint keeps the last finished epoch.
+        if self.save and not self.model.stop_training:
             self.write(epoch + 1)
 
     def write(self, epochs_done):

@@ -89,6 +89,7 @@ class Config:
     export: bool = True
 
     def __post_init__(self):
+        cli.check_finite(Config, dataclasses.asdict(self))  # NaN/inf in no float field
         checks.check_choice("method", self.method, METHODS)
         checks.check_choice("encoder", self.encoder, ENCODERS)
         checks.check_choice("frontend", self.frontend, FRONTENDS)

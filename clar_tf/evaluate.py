@@ -114,7 +114,7 @@ class LinearEvalCallback(keras.callbacks.Callback):
         self.last = None  # (epoch, result) of the latest evaluation
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every:
+        if (epoch + 1) % self.every or self.model.stop_training:  # not a diverged epoch
             return
         result = evaluate_embedder(self.embedder, self.train_ds, self.test_ds,
                                    self.num_classes, epochs=self.epochs,

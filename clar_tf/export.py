@@ -11,7 +11,8 @@ time, or one more than the newest version already there). The SavedModel holds t
 path from raw audio, so clients send samples, not spectrograms:
 
     audio float32 [B, any length] at 16 kHz
-      ─► zeros appended / right side cut to the trained clip length (as in training)
+      ─► zeros appended / right side cut to the trained clip length (as in training;
+          `serve_frames` cuts long audio into windows instead)
       ─► frontend ─► encoder [─► head]
 
 Signatures (tag set `serve`):
@@ -25,9 +26,20 @@ Signatures (tag set `serve`):
     inf samples with "audio must hold finite samples" (InvalidArgument errors). Samples
     are used as sent, not clipped: the model was trained on [-1, 1], and amplitudes
     beyond about 1e17 fail with "audio samples too large". A batch of no clips
-    ([0, samples]) answers outputs of batch 0.
+    ([0, samples]) answers outputs of batch 0. `samples_used` int32 [B] says how many
+    samples of each clip the model saw: min(samples, clip_length), so a client sees that
+    a longer clip was cut to its first clip_length samples.
+  * `serve_frames(audio: float32 [batch, samples])`, for clips longer than one: the same
+    model on every window, the windows of `clar_tf.embed` (clip_length samples starting
+    at 0, hop, 2·hop, … with hop = clip_length / 2, as many as reach the clip's end, the
+    last zero-padded) → `frame_embedding` float32 [B, T, D], `embedding` [B, D] (their
+    mean: `clar_tf.embed`'s clip embedding), `frame_start_s` and `frame_center_s` float32
+    [B, T] (seconds), and with a classifier `frame_logits`, `frame_probabilities` [B, T,
+    C] and `frame_classes` string [B, T]. Input checks as for `serving_default`; all T
+    windows of a request run as one batch.
   * `metadata()` (no inputs) → `sample_rate` int32 [], `clip_length` int32 [],
-    `embedding_size` int32 [] and `labels` string [C] (empty without a classifier).
+    `embedding_size` int32 [], `frame_hop` int32 [] (samples) and `labels` string [C]
+    (empty without a classifier).
     Both are also attributes of the object that `tf.saved_model.load` returns
     (`loaded.serving_default(audio)`).
 
@@ -145,13 +157,14 @@ def export_saved_model(model_dir, export_dir, version=None):
     for layer in _all_layers(inference):
         if isinstance(layer, layers.Frontend):
             layer.jit_compile = False
-    serve, metadata = serving.serving_functions(inference,
-                                                run_dir.read_labels(model_dir))
+    serve, serve_frames, metadata = serving.serving_functions(
+        inference, run_dir.read_labels(model_dir))
     # Keras' archive tracks the Keras 3 variables so that TF1-style loaders (TF Serving,
     # saved_model_cli run) restore them too; a bare tf.saved_model.save does not.
     archive = keras.export.ExportArchive()
     archive.track(inference)
     archive.add_endpoint("serving_default", serve, input_signature=[_AUDIO_SPEC])
+    archive.add_endpoint("serve_frames", serve_frames, input_signature=[_AUDIO_SPEC])
     archive.add_endpoint("metadata", metadata, input_signature=[])
     tf.io.gfile.makedirs(export_dir)
     target = os.path.join(export_dir, str(version))

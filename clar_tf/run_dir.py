@@ -182,7 +182,11 @@ class ModelDirLock:
     def acquire(self, name=".lock"):
         """Creates model_dir and locks `name` in it; ValueError if another run has it."""
         check_model_dir(self.model_dir)
-        tf.io.gfile.makedirs(self.model_dir)
+        try:
+            tf.io.gfile.makedirs(self.model_dir)
+        except (tf.errors.OpError, OSError) as e:
+            raise ValueError(f"--model_dir={self.model_dir} cannot be created: "
+                             f"{getattr(e, 'message', None) or e}") from None
         lock_path = os.path.join(self.model_dir, name)
         if not is_local(lock_path):
             if tf.io.gfile.exists(lock_path):
@@ -194,7 +198,11 @@ class ModelDirLock:
                 f.write(f"host={socket.gethostname()} pid={os.getpid()}\n")
             self.marker = lock_path
             return
-        self.file = open(lock_path, "w")
+        try:
+            self.file = open(lock_path, "w")
+        except OSError as e:
+            raise ValueError(f"--model_dir={self.model_dir} cannot be written: "
+                             f"{e.strerror} ({lock_path})") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

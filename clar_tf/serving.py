@@ -1,8 +1,9 @@
 """The serving signature every export shares (paper-independent plumbing).
 
 `serving_functions` wraps a run's `inference.keras` into `serve(audio)`, which checks,
-pads/clips and runs the model (outputs in `clar_tf.export`'s docstring), and
-`metadata()`: the SavedModel's two endpoints (`clar_tf.export`); the TFLite export
+pads/clips and runs the model (outputs in `clar_tf.export`'s docstring), `serve_frames`
+(the same model on every window of a long clip, as `clar_tf.embed` cuts them) and
+`metadata()`: the SavedModel's endpoints (`clar_tf.export`); the TFLite export
 (`clar_tf.tflite_export`) writes the same metadata beside its file.
 """
 import tensorflow as tf
@@ -15,7 +16,7 @@ OVERFLOW = ("audio samples too large: the embedding is not finite (samples are e
 
 
 def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
-    """The two endpoint functions, `(serve, metadata)`, around `inference`.
+    """The three endpoint functions around `inference`.
 
     Args:
       inference: Keras model, audio [B, clip_length] → {"embedding"[, "logits"]} (a
@@ -24,9 +25,11 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
       sample_rate: the rate the model was trained at (Hz).
 
     Returns:
-      `serve(audio)`: float32 [B, any] → the `serving_default` outputs of `clar_tf.export`'s
-      docstring; `metadata()` → {"sample_rate", "clip_length", "embedding_size": int32 [],
-      "labels": string [C]}.
+      `(serve, serve_frames, metadata)`: `serve(audio)`: float32 [B, any] → the
+      `serving_default` outputs of `clar_tf.export`'s docstring; `serve_frames(audio)` →
+      those of `serve_frames` there (the windows of `clar_tf.embed`); `metadata()` →
+      {"sample_rate", "clip_length", "embedding_size", "frame_hop": int32 [], "labels":
+      string [C]}.
     """
     clip_length = int(inference.inputs[0].shape[1])
     embedding_size = int(inference.output["embedding"].shape[-1])
@@ -36,36 +39,67 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
         raise ValueError(f"the run's labels name {len(labels)} classes but the model has "
                          f"{inference.output['logits'].shape[-1]} logits")
 
-    def serve(audio):
-        # Rank first (see `clar_tf.export`'s docstring), then samples, then pad/clip like
-        # audio_io.pad_or_clip.
+    hop = clip_length // 2  # `clar_tf.embed`'s default hop
+
+    def checked(audio):
+        # Rank first (see `clar_tf.export`'s docstring), then samples, then values.
         check = tf.debugging.assert_rank(audio, 2, message="audio must be a [batch, "
                                          "samples] tensor of 16 kHz samples")
         with tf.control_dependencies([check]):
             check = tf.debugging.assert_positive(
                 tf.shape(audio)[1], message="audio has no samples: each clip needs >= 1")
         with tf.control_dependencies([check]):
-            audio = tf.debugging.assert_all_finite(
-                audio, "audio must hold finite samples, found NaN or inf")[:, :clip_length]
-        audio = tf.pad(audio, [[0, 0], [0, clip_length - tf.shape(audio)[1]]])
-        # An empty batch runs one row of silence (the model needs a row) and returns none.
-        batch = tf.shape(audio)[0]
-        audio = tf.pad(audio, [[0, tf.maximum(0, 1 - batch)], [0, 0]])
-        audio = tf.reshape(audio, [-1, clip_length])  # static shape for the model
-        out = inference(audio, training=False)
+            return tf.debugging.assert_all_finite(
+                audio, "audio must hold finite samples, found NaN or inf")
+
+    def run(clips):
+        """The model's float32 outputs on clips [N, clip_length] (N >= 0)."""
+        n = tf.shape(clips)[0]
+        # No clips: one row of silence runs (the model needs a row); none is returned.
+        clips = tf.pad(clips, [[0, tf.maximum(0, 1 - n)], [0, 0]])
+        out = inference(tf.reshape(clips, [-1, clip_length]), training=False)
         result = {"embedding": tf.debugging.assert_all_finite(
-            tf.cast(out["embedding"], tf.float32)[:batch], OVERFLOW)}
+            tf.cast(out["embedding"], tf.float32)[:n], OVERFLOW)}
         if has_classifier:
-            logits = tf.cast(out["logits"], tf.float32)[:batch]
+            logits = tf.cast(out["logits"], tf.float32)[:n]
             result.update(logits=logits, probabilities=tf.nn.softmax(logits),
                           classes=tf.gather(tf.constant(labels, tf.string),
                                             tf.argmax(logits, axis=-1)))
+        return result
+
+    def serve(audio):
+        audio = checked(audio)
+        batch, length = tf.shape(audio)[0], tf.shape(audio)[1]
+        # Zeros appended or the right side cut, like audio_io.pad_or_clip.
+        clips = tf.pad(audio[:, :clip_length],
+                       [[0, 0], [0, tf.maximum(0, clip_length - length)]])
+        result = run(clips)
+        result["samples_used"] = tf.fill([batch], tf.minimum(length, clip_length))
+        return result
+
+    def serve_frames(audio):
+        audio = checked(audio)
+        batch, length = tf.shape(audio)[0], tf.shape(audio)[1]
+        windows = 1 + (tf.maximum(0, length - clip_length) + hop - 1) // hop
+        padded = tf.pad(audio, [[0, 0], [0, (windows - 1) * hop + clip_length - length]])
+        frames = tf.signal.frame(padded, clip_length, hop)  # [B, T, clip_length]
+        out = run(tf.reshape(frames, [-1, clip_length]))
+        shape = tf.stack([batch, windows])
+        result = {f"frame_{k}": tf.reshape(v, tf.concat([shape, tf.shape(v)[1:]], 0))
+                  for k, v in out.items()}
+        result["embedding"] = tf.reduce_mean(result["frame_embedding"], axis=1)
+        starts = tf.range(windows) * hop
+        seconds = lambda samples: tf.cast(samples, tf.float32) / float(sample_rate)
+        result["frame_start_s"] = tf.tile(seconds(starts)[None], [batch, 1])
+        result["frame_center_s"] = tf.tile(
+            seconds(starts * 2 + clip_length)[None] / 2.0, [batch, 1])
         return result
 
     def metadata():
         return {"sample_rate": tf.constant(sample_rate, tf.int32),
                 "clip_length": tf.constant(clip_length, tf.int32),
                 "embedding_size": tf.constant(embedding_size, tf.int32),
+                "frame_hop": tf.constant(hop, tf.int32),
                 "labels": tf.constant(labels, tf.string, shape=[len(labels)])}
 
-    return serve, metadata
+    return serve, serve_frames, metadata

@@ -132,8 +132,9 @@ def export_tflite(model_dir, path):
         raise ValueError(f"--tflite must name a .tflite file. Received: {path}")
     inference = keras.saving.load_model(source, safe_mode=True)
     flatbuffer = convert(inference)
-    _, metadata = serving.serving_functions(inference, run_dir.read_labels(model_dir))
-    meta = {k: v.numpy().tolist() for k, v in metadata().items()}
+    *_, metadata = serving.serving_functions(inference, run_dir.read_labels(model_dir))
+    # The file takes one clip per row: `serve_frames`' hop is not its business.
+    meta = {k: v.numpy().tolist() for k, v in metadata().items() if k != "frame_hop"}
     meta["labels"] = [name.decode() for name in meta["labels"]]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     for target, data in ((path, flatbuffer),

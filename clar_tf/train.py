@@ -49,6 +49,58 @@ class _CsvLog(keras.callbacks.Callback):
                                {"epoch": epoch, **{k: float(logs[k]) for k in sorted(logs)}})
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights stopped being finite; the run exported nothing."""
+
+
+class _StopOnDivergence(keras.callbacks.TerminateOnNaN):
+    """Keras' `TerminateOnNaN` (training stops after the first step whose loss is NaN or
+    inf), remembering where: `diverged` = (epoch, step, loss), or None."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch, self.diverged = 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        super().on_batch_end(batch, logs)
+        if self.model.stop_training and self.diverged is None:
+            self.diverged = (self.epoch, batch + 1, float((logs or {}).get("loss", "nan")))
+
+
+def _non_finite_weights(model):
+    """Names of the model's variables holding NaN or inf (a last step can leave them so
+    with a finite loss)."""
+    return [v.path for v in model.weights
+            if not bool(tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32))))]
+
+
+def _stop_diverged(config, out_dir, steps, guard, backup, bad_weights):
+    """Writes results.json with status "diverged" and returns the `TrainingDiverged` that
+    says where and what is left."""
+    if guard.diverged:
+        epoch, step, loss = guard.diverged
+        where = (f"the training loss was {loss} at step {step} of {steps} of epoch {epoch} "
+                 "(as train_log.csv counts epochs)")
+    else:
+        epoch, step, loss = None, None, None
+        where = f"after the last step, variables are not finite ({', '.join(bad_weights[:3])})"
+    saved = run_dir.read_json(backup.backup_dir, checkpoint.METADATA)
+    done = None if saved is None else saved["epoch"]
+    run_dir.write_json(out_dir, run_dir.RESULTS, dict(
+        status="diverged", method=config.method, diverged_epoch=epoch, diverged_step=step,
+        loss=None if loss is None else str(loss), last_good_checkpoint_epochs=done,
+        saved_model=None))
+    last = (f"{backup.backup_dir} holds the last finite state, after {done} epochs"
+            if done else "no epoch finished before it, so there is no checkpoint")
+    return TrainingDiverged(
+        f"training diverged: {where}. Nothing was exported; {last}. Lower --learning_rate "
+        "(or --warmup_epochs longer, or --nomixed_precision) and train in a new "
+        "--model_dir")
+
+
 class _Throughput(keras.callbacks.Callback):
     """Examples/s over the epochs after the first (which includes tracing)."""
 
@@ -140,7 +192,8 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
                                         save=chief)
     with strategy.scope():
         initial_epoch = backup.restore(model)
-    callbacks = [backup,
+    guard = _StopOnDivergence()
+    callbacks = [guard, backup,
                  _CsvLog(run_dir.path(out_dir, run_dir.TRAIN_LOG)),
                  keras.callbacks.TensorBoard(run_dir.path(out_dir, run_dir.LOGS),
                                              write_graph=False),
@@ -159,6 +212,9 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
                         initial_epoch=initial_epoch, callbacks=callbacks,
                         verbose=config.verbose)
     train_time = time.perf_counter() - start
+    bad_weights = [] if guard.diverged else _non_finite_weights(model)
+    if guard.diverged or bad_weights:
+        raise _stop_diverged(config, out_dir, steps, guard, backup, bad_weights)
 
     model.embedder.save(run_dir.path(out_dir, run_dir.ENCODER))
     export.save_inference_model(model, info, out_dir)
@@ -171,7 +227,7 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
                                             eval_info.num_classes,
                                             **evaluate.classifier_args(config))
     final_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
-    result.update(class_names=list(eval_info.class_names), epochs=config.epochs,
+    result.update(status="completed", class_names=list(eval_info.class_names), epochs=config.epochs,
                   epochs_this_run=len(throughput.times), steps_per_epoch=steps,
                   train_wall_time_s=train_time, examples_per_s=throughput.examples_per_s(),
                   final_train_metrics=final_logs, method=config.method,
@@ -189,8 +245,8 @@ def main(config):
     """`python -m clar_tf.train`: runs `config` (parsed from the flags), errors as messages."""
     try:
         run(config)
-    except (ValueError, OSError) as e:  # user errors and a failed checkpoint write
-        raise SystemExit(f"error: {e}") from None
+    except (ValueError, OSError, TrainingDiverged) as e:  # user errors, a failed
+        raise SystemExit(f"error: {e}") from None  # checkpoint write, divergence
     except tf.errors.UnavailableError as e:  # a peer of a multi-worker run is gone
         if config.strategy != "multi_worker":
             raise

@@ -1,6 +1,6 @@
 """Summarises a folder of extra Table 2 runs (`bash results/*/run.sh`) as CSV and Markdown.
 
-Usage from the repository root:
+Usage from the repository root (clar_tf pip-installed, `bash setup.sh`):
   python results/summarize_runs.py DIR [GLOB...]
 Groups the finished runs `DIR/runs/<cell>-s<seed>/`, and the run folders GLOB names
 (reference cells, e.g. 'results/table2/runs/*-lf1-s*'), by cell; writes DIR/table.csv
@@ -17,11 +17,7 @@ import os
 import re
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:  # `python results/summarize_runs.py` from the repository root
-    sys.path.insert(0, REPO)
-
-from clar_tf.experiments import learning_curves, tables  # noqa: E402
+from clar_tf.experiments import learning_curves, tables
 
 
 def main(folder, *references):

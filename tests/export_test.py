@@ -111,6 +111,7 @@ def test_saved_model_cli_show_and_run(runs, tmp_path):
                           capture_output=True, text=True)
     assert show.returncode == 0, show.stderr[-3000:]
     for text in ("signature_def['serving_default']", "signature_def['metadata']",
+                 "signature_def['serve_frames']", "outputs['samples_used']",
                  "inputs['audio']", "outputs['classes']", "outputs['probabilities']"):
         assert text in show.stdout
     np.save(tmp_path / "audio.npy", np.zeros((2, 12000), np.float32))
@@ -137,7 +138,9 @@ def test_simclr_exports_only_the_embedding(runs):
     model_dir, export_path = runs["simclr"]
     loaded = tf.saved_model.load(export_path)
     serve = loaded.signatures["serving_default"]
-    assert set(serve.structured_outputs) == {"embedding"}
+    assert set(serve.structured_outputs) == {"embedding", "samples_used"}
+    assert set(loaded.signatures["serve_frames"].structured_outputs) == {
+        "embedding", "frame_embedding", "frame_start_s", "frame_center_s"}
     audio = np.random.default_rng(1).standard_normal((2, 9000), dtype=np.float32)
     encoder = keras.saving.load_model(os.path.join(model_dir, "encoder.keras"))
     np.testing.assert_allclose(serve(audio=tf.constant(audio))["embedding"],
@@ -158,6 +161,46 @@ def test_versions_and_cli(runs, tmp_path):
     versions = sorted(int(d) for d in os.listdir(tmp_path) if d.isdigit())
     assert versions[0] == 3 and versions[1] > 3 and len(versions) == 2  # Unix time
     assert not [d for d in os.listdir(tmp_path) if d.startswith(".")]  # no staging left
+
+
+def test_serve_frames_matches_the_embed_cli_on_a_10_second_clip(runs, tmp_path):
+    import soundfile as sf
+    model_dir, export_path = runs["supervised"]
+    audio = 0.1 * np.random.default_rng(3).standard_normal(163000).astype(np.float32)
+    sf.write(tmp_path / "long.wav", audio, CLIP, subtype="FLOAT")
+    proc = subprocess.run([sys.executable, "-m", "clar_tf.embed", f"--model={model_dir}",
+                           f"--out={tmp_path / 'out'}", str(tmp_path / "long.wav")],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cli = np.load(tmp_path / "out" / "long.wav.npz")
+    loaded = tf.saved_model.load(export_path)
+    got = {k: v.numpy() for k, v in
+           loaded.signatures["serve_frames"](audio=tf.constant(audio[None])).items()}
+    # 1 + ceil((163000 - 16000) / 8000) = 20 windows, the last zero-padded.
+    assert got["frame_embedding"].shape == (1, 20, 64) == (1,) + cli["frames"].shape
+    np.testing.assert_allclose(got["frame_embedding"][0], cli["frames"], atol=1e-4)
+    np.testing.assert_allclose(got["embedding"][0], cli["embedding"], atol=1e-4)
+    np.testing.assert_allclose(got["frame_center_s"][0], cli["timestamps"], atol=1e-6)
+    np.testing.assert_allclose(got["frame_start_s"][0], np.arange(20) * 0.5, atol=1e-6)
+    # Per-window classes: the Keras model on windows cut by hand.
+    padded = np.concatenate([audio, np.zeros(19 * 8000 + CLIP - len(audio), np.float32)])
+    windows = np.stack([padded[t * 8000:t * 8000 + CLIP] for t in range(20)])
+    inference = keras.saving.load_model(os.path.join(model_dir, "inference.keras"))
+    logits = np.asarray(inference(windows)["logits"])
+    np.testing.assert_allclose(got["frame_logits"][0], logits, atol=1e-4)
+    with open(os.path.join(model_dir, "labels.txt")) as f:
+        labels = f.read().split()
+    assert [c.decode() for c in got["frame_classes"][0]] == [labels[i]
+                                                              for i in logits.argmax(1)]
+    assert int(loaded.signatures["metadata"]()["frame_hop"]) == 8000
+
+
+def test_default_signature_says_how_many_samples_it_used(runs):
+    serve = tf.saved_model.load(runs["supervised"][1]).signatures["serving_default"]
+    for samples, used in ((160000, CLIP), (CLIP, CLIP), (12000, 12000)):
+        out = serve(audio=tf.zeros([3, samples]))
+        assert out["samples_used"].numpy().tolist() == [used] * 3
+    assert serve(audio=tf.zeros([0, 500]))["samples_used"].shape == (0,)
 
 
 def test_export_of_a_folder_that_is_not_a_run(tmp_path):

@@ -177,7 +177,7 @@ def test_saved_model_answers_an_empty_batch_and_refuses_empty_clips(run):
     out = _serve(run)(audio=tf.zeros([0, 12000]))
     shapes = {k: tuple(v.shape) for k, v in out.items()}
     assert shapes == {"embedding": (0, 64), "logits": (0, 10), "probabilities": (0, 10),
-                      "classes": (0,)}
+                      "classes": (0,), "samples_used": (0,)}
     with pytest.raises(tf.errors.InvalidArgumentError, match="audio has no samples"):
         _serve(run)(audio=tf.zeros([2, 0]))
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the virtualenv of the performance reference
-# (shared/anchors/torch_reference.py: the authors' approach in PyTorch + nnAudio + librosa).
+# (benchmarks/torch_reference.py: the authors' approach rebuilt in PyTorch + nnAudio + librosa).
 #
 #   bash tools/ref_env.sh                 # venv at ${CLAR_REF_VENV:-/tmp/ref}
 #   bash tools/ref_env.sh --print-path    # just print the venv path

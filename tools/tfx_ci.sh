@@ -119,9 +119,14 @@ serve = model.signatures["serving_default"]
 rng = np.random.default_rng(0)
 for shape in [(2, 12000), (1, 20000)]:  # shorter and longer than the 1 s clips
     out = serve(audio=tf.constant(rng.normal(scale=0.1, size=shape).astype(np.float32)))
-    assert set(out) == {"embedding", "logits", "probabilities", "classes"}, set(out)
+    assert set(out) == {"embedding", "logits", "probabilities", "classes", "samples_used"}, set(out)
     assert out["embedding"].shape[0] == shape[0] and out["logits"].shape == (shape[0], 10)
     np.testing.assert_allclose(out["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
+    assert list(out["samples_used"].numpy()) == [min(shape[1], 16000)] * shape[0]
+# A 2.5-s clip through serve_frames: windows of 1 s with a 0.5-s hop, as clar_tf.embed.
+frames = model.signatures["serve_frames"](audio=tf.zeros([1, 40000]))
+assert frames["frame_embedding"].shape[:2] == (1, 4), frames["frame_embedding"].shape
+np.testing.assert_allclose(frames["frame_start_s"].numpy()[0], [0.0, 0.5, 1.0, 1.5])
 meta = {k: v.numpy() for k, v in model.signatures["metadata"]().items()}
 assert meta["clip_length"] == 16000 and meta["sample_rate"] == 16000, meta
 assert len(meta["labels"]) == 10
