@@ -3,8 +3,10 @@
 Each raises ValueError naming the argument and echoing the value as Keras does:
 "`name` must be ... Received: name=value". Bools are not accepted as numbers.
 """
+import dataclasses
 import math
 import numbers
+import typing
 
 
 def _received(name, value):
@@ -69,3 +71,24 @@ def check_names(name, values, allowed):
         raise ValueError(f"`{name}` must be a non-empty list of {list(allowed)}. "
                          f"Received: {name}={values}")
     return values
+
+
+def field_type(field):
+    """The type of the dataclass field `field` (bool, int, float, str, tuple[...]), with
+    Optional[T] read as T."""
+    kind = field.type
+    if typing.get_origin(kind) is typing.Union:
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    return kind
+
+
+def check_finite_fields(cls, values):
+    """Refuses NaN or ±inf in any float field of the dataclass `cls` (a float flag),
+    naming the flag: no float setting of clar_tf has a meaning for them, and a NaN
+    learning rate or temperature would otherwise train a model of NaNs. `values`:
+    {field name: value}; missing names are not checked."""
+    for field in dataclasses.fields(cls):
+        value = values.get(field.name)
+        if field_type(field) is float and value is not None and not math.isfinite(value):
+            raise ValueError(f"--{field.name} must be a finite number. "
+                             f"Received: {field.name}={value}")

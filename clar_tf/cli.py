@@ -16,19 +16,10 @@ into the dataclass with flags of its own (tests, and tools called in-process). B
 file here; nested flag files found beside the file that names them).
 """
 import dataclasses
-import math
 import sys
 import typing
 
-from clar_tf import flagfiles
-
-
-def _field_type(field):
-    """bool, int, float, str or tuple[T, ...]: the field's type, Optional[T] read as T."""
-    kind = field.type
-    if typing.get_origin(kind) is typing.Union:
-        kind = next(k for k in typing.get_args(kind) if k is not type(None))
-    return kind
+from clar_tf import checks, flagfiles
 
 
 def flag_fields(cls, positional=None):
@@ -75,7 +66,7 @@ def define_flags(cls, help, choices=None, flag_values=None, required=None, posit
     for field in fields:
         name, help_text = field.name, help[field.name]
         default = None if field.default is dataclasses.MISSING else field.default
-        kind = _field_type(field)
+        kind = checks.field_type(field)
         if name in choices:
             flags.DEFINE_enum(name, default, choices[name], help_text, flag_values=fv, **where)
         elif typing.get_origin(kind) is tuple:
@@ -89,24 +80,13 @@ def define_flags(cls, help, choices=None, flag_values=None, required=None, posit
         flags.mark_flag_as_required(name, flag_values=fv)
 
 
-def check_finite(cls, values):
-    """Refuses NaN or ±inf in any float field of `cls` (a float flag), naming the flag:
-    no float setting of clar_tf has a meaning for them, and a NaN learning rate or
-    temperature would otherwise train a model of NaNs."""
-    for field in dataclasses.fields(cls):
-        value = values.get(field.name)
-        if _field_type(field) is float and value is not None and not math.isfinite(value):
-            raise ValueError(f"--{field.name} must be a finite number. "
-                             f"Received: {field.name}={value}")
-
-
 def from_flags(cls, flag_values, positional=None, **values):
     """Builds the frozen `cls` from parsed flags (and `values` of the fields that are not
-    flags); a non-finite float (`check_finite`) or a `ValueError` of its `__post_init__`
+    flags); a non-finite float (`checks.check_finite_fields`) or a `ValueError` of its `__post_init__`
     exits with "Flag error: ..." naming the flag."""
     values.update({f.name: flag_values[f.name].value for f in flag_fields(cls, positional)})
     try:
-        check_finite(cls, values)
+        checks.check_finite_fields(cls, values)
         return cls(**values)
     except ValueError as e:
         raise SystemExit(f"Flag error: {e}") from None
@@ -130,6 +110,19 @@ def flagfile_text(cls, instance, help, choices=None):
         fv[field.name].value = value
         lines.append(fv[field.name].serialize())
     return "".join(f"{line}\n" for line in lines)
+
+
+def flagfile_values(cls, path, help, choices=None):
+    """The fields of the frozen `cls` that the flag file `path` sets, typed as the flags
+    parse them (`flagfiles.read`: `path` is resolved as `--flagfile` is).
+
+    Raises ValueError naming the file for an unknown flag or a bad value.
+    """
+    from absl import flags
+
+    fv = flags.FlagValues()
+    define_flags(cls, help, choices, flag_values=fv, required=())
+    return flagfiles.read(path, fv, f"clar_tf {cls.__name__}")
 
 
 def _positional_values(argv, positional):

@@ -7,14 +7,15 @@ decay, NT-Xent τ = 0.5, 2D ResNet18 on the 3-channel frontend.
 
 The one source of the training flags: `clar_tf.cli` derives a flag per field (type,
 default, choices from `CHOICES`, help from `HELP`: `flag_spec`) and builds the `Config`
-(whose `__post_init__` is every check) from them; `flagfile_values` reads a flag file.
+(whose `__post_init__` is every check) from them; `cli.flagfile_values(Config, path,
+*flag_spec())` reads a flag file.
 """
 import dataclasses
 import json
 from typing import Optional
 
-from clar_tf import checks, cli, flagfiles, method_registry
-from clar_tf.method_registry import CE_NORMALIZATIONS
+from clar_tf import checks, method_registry
+from clar_tf.losses import CE_NORMALIZATIONS
 
 METHODS = method_registry.NAMES
 ENCODERS = ("2d", "1d")
@@ -89,7 +90,7 @@ class Config:
     export: bool = True
 
     def __post_init__(self):
-        cli.check_finite(Config, dataclasses.asdict(self))  # NaN/inf in no float field
+        checks.check_finite_fields(Config, dataclasses.asdict(self))  # NaN/inf in no float field
         checks.check_choice("method", self.method, METHODS)
         checks.check_choice("encoder", self.encoder, ENCODERS)
         checks.check_choice("frontend", self.frontend, FRONTENDS)
@@ -216,26 +217,6 @@ def flag_spec(dataset_names=None):
         return HELP, CHOICES
     return (dict(HELP, dataset="Dataset: " + ", ".join(dataset_names)),
             dict(CHOICES, dataset=tuple(dataset_names)))
-
-
-def flagfile_values(path):
-    """The `Config` fields a flag file sets, typed as the flags parse them; `path` is
-    resolved as `--flagfile` is (`clar_tf.flagfiles`: a file, else a packaged preset).
-
-    Raises ValueError naming the file for an unknown flag or a bad value.
-    """
-    from absl import flags
-
-    fv = flags.FlagValues()
-    cli.define_flags(Config, *flag_spec(), flag_values=fv, required=())
-    try:
-        fv(flagfiles.expand_argv(["flagfile", f"--flagfile={path}"]))
-    except flags.UnrecognizedFlagError as e:
-        raise ValueError(f"{path}: --{e.flagname} is not a clar_tf Config field") from None
-    except flags.Error as e:
-        raise ValueError(f"{path}: {e}") from None
-    return {f.name: fv[f.name].value for f in dataclasses.fields(Config)
-            if fv[f.name].present}
 
 
 def _check_augment(spec):

@@ -159,6 +159,33 @@ def make(out_dir, seed=0, clips_per_word=CLIPS_PER_WORD, workers=2):
     return len(jobs)
 
 
+def is_complete(root):
+    """Whether `make` finished writing into `root` (it writes these last)."""
+    return all(os.path.exists(os.path.join(root, name)) for name in
+               ("validation_list.txt", "testing_list.txt", "_background_noise_"))
+
+
+def ensure(dataset, data_dir, manual_dir=None, log=print):
+    """Writes the spoken-digits set where `clar_tf.datasets` will look for it, if needed.
+
+    What the commands that train or prepare (`clar-train`, `clar-prepare`, the experiment
+    drivers, the TFX AudioExampleGen) call before they read `dataset`: for
+    "spoken_digits" not yet prepared in `data_dir`, when `manual_dir` (default
+    `datasets.default_manual_dir`) lacks a complete set, `make` writes one there (needs
+    espeak-ng). Any other dataset, or one already prepared: nothing happens.
+    `clar_tf.datasets.load` itself never generates audio.
+    """
+    if dataset != "spoken_digits":
+        return
+    from clar_tf import datasets  # imported here: the demo-data CLI needs no TFDS
+
+    manual_dir = manual_dir or datasets.default_manual_dir(dataset, data_dir)
+    if not is_complete(manual_dir) and not datasets.is_prepared(dataset, data_dir):
+        log(f"spoken_digits: no demo data in {manual_dir} yet; generating it with "
+            "clar_tf.demo_data (espeak-ng)")
+        make(manual_dir)
+
+
 def _check_clips_per_word(clips_per_word):
     if clips_per_word < 3:  # one speaker each for train, validation and test
         raise ValueError(f"clips_per_word must be >= 3. Received: clips_per_word={clips_per_word}")

@@ -221,6 +221,27 @@ def embed(audio, sample_rate, model, hop_ms=None):
     Returns:
       `(clip, frames, timestamps)`: float32 [N, D], [N, T, D] and [T] (window centres in
       seconds); for [samples] input, [D], [T, D] and [T].
+
+    Example (a tiny untrained stand-in for `load(model_dir)`: an `Embedder` wraps any
+    function from [B, clip_length] windows to [B, D] embeddings):
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from clar_tf import embed
+    >>> encoder = keras.Sequential([keras.Input((1600,)), keras.layers.Dense(8)])
+    >>> model = embed.Embedder(encoder, sample_rate=16000, clip_length=1600,
+    ...                        embedding_size=8, source="example")
+    >>> audio = np.random.default_rng(0).uniform(-1, 1, 4000).astype("float32")
+    >>> clip, frames, seconds = embed.embed(audio, 16000, model)  # hop: half a clip
+    >>> clip.shape, frames.shape  # windows start at 0, 800, 1600, 2400 samples
+    ((8,), (4, 8))
+    >>> [round(float(s), 3) for s in seconds]  # window centres
+    [0.05, 0.1, 0.15, 0.2]
+    >>> bool(np.allclose(clip, frames.mean(axis=0)))
+    True
+    >>> clips, frames, _ = embed.embed(np.stack([audio, audio]), 16000, model)
+    >>> clips.shape, frames.shape
+    ((2, 8), (2, 4, 8))
     """
     rows = to_model_rate(audio, sample_rate, model)
     clip = model.clip_length

@@ -171,6 +171,7 @@ def main(args):
         raise SystemExit(f"--model_dir={model_dir}: no encoder.keras (training unfinished?)")
     try:
         embedder = loading.load_model(encoder_path)
+        input_pipeline.make_demo_data(config)
         result = linear_evaluation(config, embedder)
     except (ValueError, OSError) as e:  # user errors name their flag or file
         raise SystemExit(f"error: {e}") from None

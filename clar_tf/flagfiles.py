@@ -89,3 +89,22 @@ def expand_argv(argv):
         name = _flagfile_value(arg)
         out += _expand_file(name, None, []) if name is not None else [arg]
     return out
+
+
+def read(path, flag_values, what="flag"):
+    """Parses the flag file `path` (resolved as `--flagfile` is) with `flag_values`, an
+    absl `FlagValues` holding the flags it may set; returns {name: parsed value} of the
+    flags it sets. `what` names the flags in the error ("--x is not a {what} field").
+
+    Raises ValueError naming the file for an unknown flag or a bad value.
+    """
+    from absl import flags
+
+    try:
+        flag_values(expand_argv(["flagfile", f"--flagfile={path}"]))
+    except flags.UnrecognizedFlagError as e:
+        raise ValueError(f"{path}: --{e.flagname} is not a {what} field") from None
+    except flags.Error as e:
+        raise ValueError(f"{path}: {e}") from None
+    return {name: flag_values[name].value for name in flag_values
+            if flag_values[name].present}

@@ -2,11 +2,21 @@
 
 `train_batches` is the pre-training input (label fraction, batching, prefetch);
 `eval_datasets` the labeled splits of linear evaluation. Both read through
-`clar_tf.datasets`, which prepares a dataset on first use.
+`clar_tf.datasets`, which prepares a dataset on first use. `make_demo_data` is what the
+commands call first, so that the offline spoken digits exist when a run names them.
 """
 import tensorflow as tf
 
-from clar_tf import datasets
+from clar_tf import datasets, demo_data
+
+
+def make_demo_data(config, log=print):
+    """Writes the offline spoken digits a run reads, for training and for evaluation,
+    where they are missing (`demo_data.ensure`); called by the commands, never by
+    `train.run` or `datasets.load`."""
+    demo_data.ensure(config.dataset, config.data_dir, config.manual_dir, log)
+    if config.eval_dataset:
+        demo_data.ensure(config.eval_dataset, config.data_dir, config.eval_manual_dir, log)
 
 
 def dataset_kwargs(config):

@@ -35,9 +35,11 @@ import tensorflow as tf
 from keras import ops
 
 from clar_tf import checks
-from clar_tf.method_registry import CE_NORMALIZATIONS
 
 __all__ = ["nt_xent", "supcon", "masked_cross_entropy", "CE_NORMALIZATIONS"]
+
+# How `masked_cross_entropy` normalises its sum (CLAR's `--ce_normalization`).
+CE_NORMALIZATIONS = ("labeled", "batch")
 
 # Subtracted from the self-similarity logit to drop it from the softmax denominator
 # (SimCLR's LARGE_NUM); logits are bounded by 1/temperature, so exp(-1e9) is exactly 0.
@@ -112,6 +114,18 @@ def nt_xent(z1, z2, temperature=0.5):
 
     Returns:
         Scalar float32 loss.
+
+    Example:
+
+    >>> import math
+    >>> import numpy as np
+    >>> from clar_tf import losses
+    >>> z = np.array([[1.0, 0.0], [0.0, 1.0]], dtype="float32")  # two orthogonal examples
+    >>> # Both views equal: each anchor's positive has cosine 1, its two negatives 0.
+    >>> round(float(losses.nt_xent(z, z, temperature=1.0)), 4)
+    0.5514
+    >>> round(-math.log(math.exp(1) / (math.exp(1) + 2 * math.exp(0))), 4)
+    0.5514
     """
     checks.check_number("temperature", temperature, positive=True)
     if len(z1.shape) != 2 or len(z2.shape) != 2:
@@ -163,6 +177,24 @@ def supcon(z, labels, temperature=0.5):
 
     Returns:
         Scalar float32 loss.
+
+    Example:
+
+    >>> import math
+    >>> import numpy as np
+    >>> from clar_tf import losses
+    >>> z = np.array([[1.0, 0.0], [0.0, 1.0]], dtype="float32")
+    >>> views = np.stack([z, z], axis=1)  # [N=2, V=2, D=2], both views equal
+    >>> # Unique labels: `nt_xent` of the same views, -log(e / (e + 2)).
+    >>> round(float(losses.supcon(views, np.array([0, 1]), temperature=1.0)), 4)
+    0.5514
+    >>> # One class: each anchor has 3 positives, cosines 1, 0, 0 (denominator e + 2).
+    >>> round(float(losses.supcon(views, np.array([0, 0]), temperature=1.0)), 4)
+    1.2181
+    >>> round(math.log(math.e + 2) - 1 / 3, 4)
+    1.2181
+    >>> float(losses.supcon(views, np.array([-1, -1])))  # no labeled anchor
+    0.0
     """
     checks.check_number("temperature", temperature, positive=True)
     if len(z.shape) != 3:
@@ -213,6 +245,22 @@ def masked_cross_entropy(logits, labels, normalization="labeled"):
 
     Returns:
         Scalar float32 loss.
+
+    Example:
+
+    >>> import math
+    >>> import numpy as np
+    >>> from clar_tf import losses
+    >>> logits = np.zeros((3, 4), dtype="float32")  # uniform over C = 4 classes
+    >>> labels = np.array([0, 2, -1])               # the third example is unlabeled
+    >>> round(float(losses.masked_cross_entropy(logits, labels)), 4)  # log(C)
+    1.3863
+    >>> round(math.log(4), 4)
+    1.3863
+    >>> round(float(losses.masked_cross_entropy(logits, labels, "batch")), 4)  # 2 log(4) / 3
+    0.9242
+    >>> float(losses.masked_cross_entropy(logits, np.array([-1, -1, -1])))  # no labels
+    0.0
     """
     if normalization not in CE_NORMALIZATIONS:
         raise ValueError(f"`normalization` must be one of {CE_NORMALIZATIONS}. "

@@ -8,10 +8,6 @@ string and imported on first use (`Method.model_class`).
 import dataclasses
 import importlib
 
-# CLAR's CE normalisations (`losses.masked_cross_entropy`, `--ce_normalization`).
-CE_NORMALIZATIONS = ("labeled", "batch")
-
-
 @dataclasses.dataclass(frozen=True)
 class Method:
     """One training method.
@@ -25,6 +21,8 @@ class Method:
         help: one line for the `--method` help.
         title: its name in the paper's tables and figures (Table 2, Fig. 5).
         kind: its column "Type" in Table 2.
+        options: the `Config` fields passed to its class as keyword arguments of the same
+            name (besides those every `TwoViewModel` takes); the class never sees `Config`.
     """
 
     name: str
@@ -34,6 +32,7 @@ class Method:
     help: str
     title: str
     kind: str
+    options: tuple = ()
 
     def model_class(self):
         """The training-model class `class_path` names (imported here, on first use)."""
@@ -53,7 +52,8 @@ METHODS = (
            has_classifier=False, help="NT-Xent, no labels", title="SimCLR",
            kind="Self-supervised"),
     Method("clar", "clar_tf.models.methods:CLAR", needs_labels=True, has_classifier=True,
-           help="NT-Xent + CE", title="CLAR", kind="Semi-supervised"),
+           help="NT-Xent + CE", title="CLAR", kind="Semi-supervised",
+           options=("ce_weight", "ce_normalization")),
 )
 BY_NAME = {m.name: m for m in METHODS}
 NAMES = tuple(BY_NAME)

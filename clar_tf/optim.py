@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from clar_tf import keras_compat
+from clar_tf import compat
 
 __all__ = ["LARS", "WarmupCosine", "scaled_learning_rate"]
 
@@ -84,7 +84,25 @@ class LARS(keras.optimizers.Optimizer):
         momentum, eeta, nesterov: the arguments of the same name.
         lars_weight_decay: `weight_decay` (the base class's `weight_decay` stays None).
         The trust ratio of a variable is `eeta * ||w|| / ||g + lars_weight_decay * w||`,
-        which `clar_tf.experiments.low_labels` logs from these.
+        which `results/low_labels/low_labels.py` logs from these.
+
+    Example:
+
+    >>> import keras
+    >>> from clar_tf import optim
+    >>> schedule = optim.WarmupCosine(1.0, warmup_steps=10, total_steps=100)
+    >>> paper = optim.LARS(learning_rate=schedule, weight_decay=1e-4)  # the paper's settings
+    >>> # One step by hand: lr 1, no weight decay, momentum 0.9 (v starts at 0), eeta 0.001.
+    >>> opt = optim.LARS(learning_rate=1.0, weight_decay=0.0)
+    >>> w = keras.Variable([[3.0, 4.0]])  # ||w|| = 5
+    >>> b = keras.Variable([1.0])         # rank 1: excluded, plain momentum SGD
+    >>> _ = opt.apply_gradients([(keras.ops.convert_to_tensor([[0.6, 0.8]]), w),  # ||g|| = 1
+    ...                          (keras.ops.convert_to_tensor([0.5]), b)])
+    >>> # trust ratio 0.001 * 5 / 1 = 0.005, so w - 0.005 * g:
+    >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(w)[0]]
+    [2.997, 3.996]
+    >>> float(keras.ops.convert_to_numpy(b)[0])  # b - 1.0 * 0.5
+    0.5
     """
 
     def __init__(self, learning_rate=1.0, momentum=0.9, weight_decay=1e-4, eeta=0.001,
@@ -139,7 +157,7 @@ class LARS(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         """One LARS update of `variable` (see the class docstring)."""
-        index = keras_compat.variable_index(self, variable)
+        index = compat.variable_index(self, variable)
         if isinstance(gradient, tf.IndexedSlices):
             gradient = tf.convert_to_tensor(gradient)
         lr = ops.cast(learning_rate, variable.dtype)
@@ -201,6 +219,13 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps: int >= 0, steps of linear warm-up (paper: 10 epochs' worth).
         total_steps: int >= 1 and >= warmup_steps, the step at which lr reaches 0.
         name: optional name.
+
+    Example:
+
+    >>> from clar_tf import optim
+    >>> schedule = optim.WarmupCosine(1.0, warmup_steps=10, total_steps=110)
+    >>> [round(float(schedule(step)), 4) for step in (0, 5, 10, 60, 110, 200)]
+    [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
     """
 
     def __init__(self, base_learning_rate, warmup_steps, total_steps, name=None):
@@ -255,6 +280,16 @@ def scaled_learning_rate(base, batch_size, scaling="linear"):
 
     Returns:
         The learning rate as a Python float.
+
+    Example:
+
+    >>> from clar_tf import optim
+    >>> optim.scaled_learning_rate(0.3, 1024)  # 0.3 * 1024 / 256
+    1.2
+    >>> optim.scaled_learning_rate(0.075, 1024, "sqrt")  # 0.075 * sqrt(1024)
+    2.4
+    >>> optim.scaled_learning_rate(1.0, 1024, "none")  # CLAR: lr 1.0 at batch 1024
+    1.0
     """
     base = _real(base, "base")
     if base < 0:

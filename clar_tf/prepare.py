@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from clar_tf import checks, cli, datasets
+from clar_tf import checks, cli, datasets, demo_data
 
 
 def class_counts(name, ds_info, **load_kwargs):
@@ -77,6 +77,7 @@ def main(args):
                   clip_length=args.clip_length, unlabeled=args.unlabeled,
                   skip_bad_files=args.skip_bad_files)
     try:
+        demo_data.ensure(args.dataset, args.data_dir, args.manual_dir)
         ds_info = datasets.info(args.dataset, **kwargs)
         counts = class_counts(args.dataset, ds_info, **kwargs)
     except (ValueError, FileNotFoundError) as e:  # user errors name their flag or file

@@ -244,6 +244,7 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
 def main(config):
     """`python -m clar_tf.train`: runs `config` (parsed from the flags), errors as messages."""
     try:
+        input_pipeline.make_demo_data(config)
         run(config)
     except (ValueError, OSError, TrainingDiverged) as e:  # user errors, a failed
         raise SystemExit(f"error: {e}") from None  # checkpoint write, divergence

@@ -1,13 +1,18 @@
-"""Bazel entry point for the pytest test files: `bazel_pytest_main.py tests/x_test.py`.
+"""Bazel entry point for the pytest test files:
+`bazel_pytest_main.py tests/x_test.py --tier=fast|slow [pytest args...]`.
 
-Each `py_test` in the top-level BUILD runs one test file through pytest from the runfiles
-root, where pytest.ini (and so the rootdir) and tests/conftest.py are found as in a
-checkout. If Bazel asks for a JUnit report (XML_OUTPUT_FILE), pytest writes it.
+Each `py_test` in the top-level BUILD runs one tier of one test file through pytest from
+the runfiles root, where pytest.ini (and so the rootdir) and tests/conftest.py are found
+as in a checkout: `--tier=fast` runs `-m "not slow"`, `--tier=slow` runs `-m slow` (an
+argument of its own, since Bazel splits `args` at spaces). A tier with no tests in the
+file passes. If Bazel asks for a JUnit report (XML_OUTPUT_FILE), pytest writes it.
 """
 import os
 import sys
 
 import pytest
+
+TIERS = {"--tier=fast": "not slow", "--tier=slow": "slow"}
 
 
 def main(argv):
@@ -20,7 +25,17 @@ def main(argv):
     args = [argv[0], "-q", "-p", "no:cacheprovider"]
     if os.environ.get("XML_OUTPUT_FILE"):
         args.append("--junitxml=" + os.environ["XML_OUTPUT_FILE"])
-    return pytest.main(args + list(argv[1:]))
+    rest = list(argv[1:])
+    tiers = [a for a in rest if a.startswith("--tier=")]
+    for tier in tiers:
+        rest.remove(tier)
+        if tier not in TIERS:
+            sys.exit(f"bazel_pytest_main.py: {tier} is not one of {', '.join(TIERS)}")
+        args += ["-m", TIERS[tier]]
+    code = pytest.main(args + rest)
+    if tiers and code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        return 0  # every test of the file is in the other tier
+    return code
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from clar_tf import cli, config, datasets, demo_data, embed, evaluate, export, prepare
+from clar_tf import checks, cli, config, datasets, demo_data, embed, evaluate, export, prepare
 from clar_tf.experiments import cli as experiments_cli
-from clar_tf.experiments import learning_curves, low_labels
+from clar_tf.experiments import learning_curves
 import cli_testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,9 +25,11 @@ TOOLS = {
         experiments_cli.CHOICES, None),
     "clar_tf.experiments.learning_curves": (
         learning_curves.Args, learning_curves.HELP, experiments_cli.CHOICES, None),
-    "clar_tf.experiments.low_labels": (
-        low_labels.LowLabelsArgs, low_labels.HELP, low_labels.CHOICES, None),
 }
+
+
+def _flagfile_values(path):
+    return cli.flagfile_values(config.Config, path, *config.flag_spec())
 
 
 def _parse(module, argv):
@@ -56,10 +58,6 @@ def _parse(module, argv):
      experiments_cli.ExperimentArgs(preset="tiny", out="results/fig4", seeds=2)),
     ("clar_tf.experiments.learning_curves", ["--table2_dir=t", "--data_dir=d"],
      learning_curves.Args(out="results/fig5", table2_dir="t", data_dir="d")),
-    ("clar_tf.experiments.low_labels", ["--eval_epochs=2,4", "--epochs=4",
-                                        "--variants=paper,lpb8", "--fraction=0.1"],
-     low_labels.LowLabelsArgs(eval_epochs=(2, 4), epochs=4, variants=("paper", "lpb8"),
-                              fraction=0.1)),
 ])
 def test_args_round_trip_through_flags(module, argv, expected):
     parsed = _parse(module, argv)
@@ -91,9 +89,6 @@ def _flag_text(value):
     ("clar_tf.experiments.augmentation_matrix", ["--preset=huge"], "--preset"),
     ("clar_tf.experiments.augmentation_matrix", ["--seeds=0"], "seeds"),
     ("clar_tf.experiments.learning_curves", ["--seeds=two"], "--seeds"),
-    ("clar_tf.experiments.low_labels", ["--eval_epochs=1,x"], "--eval_epochs"),
-    ("clar_tf.experiments.low_labels", ["--eval_epochs=9"], "eval_epochs"),
-    ("clar_tf.experiments.low_labels", ["--variants=paper,typo"], "variants"),
 ])
 def test_a_bad_flag_is_an_error_naming_it(module, argv, flag):
     with pytest.raises(SystemExit, match=flag):
@@ -113,7 +108,6 @@ MAIN_ARGS = {
     "clar_tf.experiments.augmentation_matrix": "Args",
     "clar_tf.experiments.label_fraction": "Args", "clar_tf.experiments.raw_vs_tf": "Args",
     "clar_tf.experiments.learning_curves": "Args",
-    "clar_tf.experiments.low_labels": "LowLabelsArgs",
 }
 
 
@@ -150,8 +144,8 @@ SMOKE_OVERRIDES = dict(model_dir="runs/smoke", batch_size=32, epochs=3, eval_eve
 
 def test_smoke_flags_are_the_demo_plus_size_overrides(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # any folder: the packaged presets (clar_tf.flagfiles)
-    smoke = config.flagfile_values("smoke.flags")
-    demo = config.flagfile_values("demo.flags")
+    smoke = _flagfile_values("smoke.flags")
+    demo = _flagfile_values("demo.flags")
     assert smoke == {**demo, **SMOKE_OVERRIDES}
     # Against the file before: the same values, plus the demo's data folders, its model_dir
     # replaced by runs/smoke, and fields the demo sets to Config's defaults.
@@ -176,7 +170,7 @@ BASE_ARGV = {"clar_tf.train": ["--model_dir=m"], "clar_tf.evaluate": ["--model_d
              "clar_tf.prepare": ["--dataset=sc10", "--data_dir=d"],
              "clar_tf.demo_data": ["--out=o"]}
 FLOAT_FLAGS = [(module, f.name) for module, (cls, _, _, positional) in TOOLS.items()
-               for f in cli.flag_fields(cls, positional) if cli._field_type(f) is float]
+               for f in cli.flag_fields(cls, positional) if checks.field_type(f) is float]
 
 
 def test_every_tool_float_flag_is_listed():

@@ -5,6 +5,7 @@ exact in PCM16), so the loaded examples can be traced back to the files they cam
 """
 import collections
 import json
+import os
 
 import numpy as np
 import pytest
@@ -75,6 +76,18 @@ def test_sc10_splits_labels_lengths_and_background_excluded(tmp_path):
             np.testing.assert_array_equal(audio[n:], 0.0)
     # "bed" is not a digit and the 0.9-level background noise is not a class.
     assert all(by_level[lv].split("/")[0] != "bed" for lv, _, _ in seen)
+
+
+def test_builder_pickles_with_its_own_arguments(tmp_path):
+    # Beam ships builders to its workers pickled; skip_bad_files and storage go along.
+    import pickle
+    _speech_commands(tmp_path / "sc", list(SC10_LABEL))
+    builder = datasets._BUILDERS["sc10"](data_dir=str(tmp_path / "data"), config="sc10",
+                                         skip_bad_files=True, storage="float32")
+    copy = pickle.loads(pickle.dumps(builder))
+    assert copy.builder_config.name == "sc10" and str(copy.version) == "1.0.0"
+    assert copy.storage == "float32" and copy._skip_bad_files is True
+    assert os.fspath(copy.data_dir) == os.fspath(builder.data_dir)
 
 
 def test_sc35_has_all_words_in_sorted_order(tmp_path):

@@ -67,7 +67,14 @@ def test_missing_espeak_tells_the_apt_line(monkeypatch, tmp_path):
         demo_data.make(tmp_path)
 
 
-def test_spoken_digits_generates_when_missing_then_loads(monkeypatch, tmp_path, capsys):
+def test_datasets_never_generate_audio_and_name_the_command(monkeypatch, tmp_path):
+    monkeypatch.setattr(demo_data, "make", lambda *a, **k: pytest.fail("generated"))
+    with pytest.raises(ValueError, match="(?s)manual_dir.*clar-demo-data"):
+        datasets.info("spoken_digits", data_dir=tmp_path / "data")
+    assert not (tmp_path / "data" / "downloads").exists()
+
+
+def test_ensure_generates_when_missing_then_the_set_loads(monkeypatch, tmp_path, capsys):
     calls, real_make = [], demo_data.make
 
     def small_make(out_dir):
@@ -75,22 +82,33 @@ def test_spoken_digits_generates_when_missing_then_loads(monkeypatch, tmp_path, 
         return real_make(out_dir, clips_per_word=5)
 
     monkeypatch.setattr(demo_data, "make", small_make)
-    info = datasets.info("spoken_digits", data_dir=tmp_path / "data")
-    manual = os.path.join(tmp_path / "data", "downloads", "manual", "spoken_digits")
+    data = str(tmp_path / "data")
+    demo_data.ensure("sc10", data)  # not the demo set: nothing to do
+    assert calls == []
+    demo_data.ensure("spoken_digits", data)
+    manual = os.path.join(data, "downloads", "manual", "spoken_digits")
     assert calls == [manual] and "generating" in capsys.readouterr().out
+    demo_data.ensure("spoken_digits", data)  # complete: not generated again
+    assert calls == [manual]
+    info = datasets.info("spoken_digits", data_dir=data)
     # 5 speakers: 1 validation, 1 test, 3 train; each says every word once.
     assert info.splits == {"train": 30, "validation": 10, "test": 10}
     assert info.class_names == tuple(sorted(WORDS))
     assert info.clip_length == 16000
     for split in ("validation", "test"):
         labels = [int(e["label"]) for e in datasets.load(
-            "spoken_digits", split, data_dir=tmp_path / "data").as_numpy_iterator()]
+            "spoken_digits", split, data_dir=data).as_numpy_iterator()]
         assert sorted(labels) == list(range(10))
     # Prepared separately from a real sc10 in the same data_dir.
     prepared = tmp_path / "data" / "clar_speech_commands"
     assert (prepared / "spoken_digits").is_dir() and not (prepared / "sc10").exists()
-    datasets.info("spoken_digits", data_dir=tmp_path / "data")
-    assert len(calls) == 1  # prepared once, not generated again
+    # Prepared: the raw set is not needed, so it is not generated again.
+    import shutil
+    shutil.rmtree(manual)
+    assert datasets.is_prepared("spoken_digits", data)
+    demo_data.ensure("spoken_digits", data)
+    assert calls == [manual]
+    assert datasets.info("spoken_digits", data_dir=data).splits == info.splits
 
 
 def test_cli_writes_the_set(tmp_path, capsys):

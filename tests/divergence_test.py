@@ -28,6 +28,7 @@ def _log(model_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_a_huge_learning_rate_stops_the_cli_with_nothing_exported(digits, tmp_path):
     model_dir = tmp_path / "run"
     # Plain SGD at 1e30: the first step's update overflows the weights, so the second
@@ -56,6 +57,7 @@ def test_a_huge_learning_rate_stops_the_cli_with_nothing_exported(digits, tmp_pa
     assert [r["epoch"] for r in rows] == ["0"] and math.isnan(float(rows[0]["loss"]))
 
 
+@pytest.mark.slow
 def test_divergence_after_a_finished_epoch_keeps_its_checkpoint(digits, tmp_path,
                                                                  monkeypatch):
     model_dir = tmp_path / "run"
@@ -84,6 +86,7 @@ def test_divergence_after_a_finished_epoch_keeps_its_checkpoint(digits, tmp_path
     assert not set(MODEL_FILES) & set(os.listdir(model_dir))
 
 
+@pytest.mark.slow
 def test_weights_left_non_finite_by_the_last_step_are_caught(digits, tmp_path,
                                                              monkeypatch):
     # The last step's loss is finite (computed before its update); its update is not.
@@ -104,6 +107,7 @@ def test_weights_left_non_finite_by_the_last_step_are_caught(digits, tmp_path,
     assert math.isfinite(float(_log(tmp_path / "run")[0]["loss"]))
 
 
+@pytest.mark.slow
 def test_a_finished_run_says_completed(digits, tmp_path):
     result = train.run(tiny_config(tmp_path / "run", method="simclr", **digits))
     assert result["status"] == "completed"

@@ -43,6 +43,7 @@ def _reference(encoder, audio, hop):
     return frames.mean(0), frames, (np.array(starts) + CLIP / 2) / 16000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["model_dir", "export_dir", "version_dir"])
 def test_load_reads_rate_length_and_size(run, source):
     path = (os.path.join(run["export_dir"], "1") if source == "version_dir"
@@ -60,6 +61,7 @@ def test_load_refuses_other_folders(tmp_path):
         embed.load(str(tmp_path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("samples, hop_ms", [(40000, None), (37000, 300), (16000, None),
                                              (5000, None)])
 def test_windows_match_a_hand_made_reference(run, samples, hop_ms):
@@ -77,6 +79,7 @@ def test_windows_match_a_hand_made_reference(run, samples, hop_ms):
     assert clips.dtype == frames.dtype == seconds.dtype == np.float32
 
 
+@pytest.mark.slow
 def test_short_clip_is_its_padded_encoder_embedding(run):
     model = embed.load(run["model_dir"])
     audio = np.random.default_rng(1).standard_normal(7000).astype(np.float32)
@@ -86,6 +89,7 @@ def test_short_clip_is_its_padded_encoder_embedding(run):
     assert frames.shape == (1, 64) and seconds.tolist() == [0.5]
 
 
+@pytest.mark.slow
 def test_other_sample_rates_are_resampled(run):
     model = embed.load(run["model_dir"])
     t = np.arange(int(1.5 * 44100)) / 44100
@@ -117,6 +121,7 @@ def files(run, tmp_path):
     return root, loose, stereo
 
 
+@pytest.mark.slow
 def test_cli_writes_npz_per_file(run, files, tmp_path):
     root, loose, stereo = files
     proc = _cli(run, tmp_path / "out", root, loose, "--hop_ms=250")
@@ -135,6 +140,7 @@ def test_cli_writes_npz_per_file(run, files, tmp_path):
     assert np.load(tmp_path / "out" / "loose.wav.npz")["frames"].shape == (1, 64)
 
 
+@pytest.mark.slow
 def test_bad_file_stops_or_is_skipped(run, files, tmp_path):
     root, _, _ = files
     bad = root / "day1" / "broken.wav"

@@ -247,6 +247,7 @@ def test_table1_markdown_on_handmade_csv(tmp_path):
 # ---------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_label_fraction_end_to_end(table2):
     out, rows = table2
     csv_rows = _read(os.path.join(out, "table2.csv"))
@@ -265,6 +266,7 @@ def test_label_fraction_end_to_end(table2):
     assert table["CLAR"][2] == f"{100 * float(csv_rows[2]['top1']):.1f}"
 
 
+@pytest.mark.slow
 def test_second_invocation_reads_back(table2, digits, monkeypatch):
     out, rows = table2
     results = [os.path.join(out, "runs", d, "results.json")
@@ -278,6 +280,7 @@ def test_second_invocation_reads_back(table2, digits, monkeypatch):
     assert "0 trained" in lines[-2]
 
 
+@pytest.mark.slow
 def test_learning_curves_from_table2_runs_without_training(table2, digits, tmp_path,
                                                             monkeypatch):
     out, _ = table2
@@ -298,6 +301,7 @@ def test_learning_curves_from_table2_runs_without_training(table2, digits, tmp_p
     _png_ok(tmp_path / "fig5" / "fig5.png")
 
 
+@pytest.mark.slow
 def test_learning_curves_cli_reads_finished_runs(table2, digits, tmp_path):
     out, _ = table2
     proc = subprocess.run(
@@ -312,6 +316,7 @@ def test_learning_curves_cli_reads_finished_runs(table2, digits, tmp_path):
     assert bad.returncode != 0 and "preset" in bad.stderr
 
 
+@pytest.mark.slow
 def test_augmentation_matrix_end_to_end(digits, tmp_path):
     augmentation_matrix.run("tiny", str(tmp_path), 1, log=lambda _: None, **digits)
     rows = _read(tmp_path / "fig4.csv")
@@ -323,6 +328,7 @@ def test_augmentation_matrix_end_to_end(digits, tmp_path):
             assert json.load(f)["method"] == "simclr"
 
 
+@pytest.mark.slow
 def test_raw_vs_tf_end_to_end(digits, tmp_path):
     raw_vs_tf.run("tiny", str(tmp_path), 1, log=lambda _: None, **digits)
     rows = _read(tmp_path / "table1.csv")

@@ -55,6 +55,34 @@ def _padded(audio):
     return out
 
 
+def test_smoke_size_export_round_trip_serves_what_the_keras_model_computes(tmp_path):
+    # No training: a tiny 2D CLAR model's initial weights, saved as a run saves them.
+    from types import SimpleNamespace
+
+    from clar_tf import config as config_lib
+    from clar_tf.models import factory
+    keras.utils.set_random_seed(0)
+    config = config_lib.Config(**{**config_lib.TINY, "model_dir": str(tmp_path / "run"),
+                                  "method": "clar"})
+    model = factory.build_model(config, 3, CLIP)
+    os.makedirs(config.model_dir)
+    export.save_inference_model(model, SimpleNamespace(class_names=("a", "b", "c")),
+                                config.model_dir)
+    path = export.export_saved_model(config.model_dir, str(tmp_path / "serving"), version=7)
+    assert path == str(tmp_path / "serving" / "7")
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    inference = keras.saving.load_model(os.path.join(config.model_dir, "inference.keras"))
+    audio = 0.1 * np.random.default_rng(0).standard_normal((2, 20000), dtype=np.float32)
+    got = serve(audio=tf.constant(audio))
+    want = {k: np.asarray(v) for k, v in inference(_padded(audio)).items()}
+    np.testing.assert_allclose(got["embedding"].numpy(), want["embedding"], atol=1e-4)
+    np.testing.assert_allclose(got["logits"].numpy(), want["logits"], atol=1e-4)
+    best = [("a", "b", "c")[i] for i in want["logits"].argmax(1)]
+    assert [c.decode() for c in got["classes"].numpy()] == best
+    assert got["samples_used"].numpy().tolist() == [CLIP, CLIP]
+
+
+@pytest.mark.slow
 def test_fresh_process_matches_the_keras_model(runs, tmp_path):
     model_dir, export_path = runs["supervised"]
     rng = np.random.default_rng(0)
@@ -81,6 +109,7 @@ def test_fresh_process_matches_the_keras_model(runs, tmp_path):
             labels[i] for i in logits.argmax(1)]
 
 
+@pytest.mark.slow
 def test_metadata_signature(runs):
     model_dir, export_path = runs["supervised"]
     meta = tf.saved_model.load(export_path).signatures["metadata"]()
@@ -91,6 +120,7 @@ def test_metadata_signature(runs):
     assert [x.decode() for x in meta["labels"].numpy()] == labels == sorted(demo_data.WORDS)
 
 
+@pytest.mark.slow
 def test_no_xla_compiled_functions(runs):
     """The SavedModel runs without XLA: no function in it must be XLA-compiled (the
     frontend's nested XLA call is turned off for export)."""
@@ -105,6 +135,7 @@ def test_no_xla_compiled_functions(runs):
             assert not (key in fn.attr and fn.attr[key].b), (fn.signature.name, key)
 
 
+@pytest.mark.slow
 def test_saved_model_cli_show_and_run(runs, tmp_path):
     _, export_path = runs["supervised"]
     show = subprocess.run([*SAVED_MODEL_CLI, "show", "--dir", export_path, "--all"],
@@ -124,6 +155,7 @@ def test_saved_model_cli_show_and_run(runs, tmp_path):
     assert "Result for output key classes" in run.stdout
 
 
+@pytest.mark.slow
 def test_wrong_rank_and_dtype_fail_clearly(runs):
     serve = tf.saved_model.load(runs["supervised"][1]).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, samples\]"):
@@ -134,6 +166,7 @@ def test_wrong_rank_and_dtype_fail_clearly(runs):
         serve(audio=tf.zeros([2, 12000], tf.int32))
 
 
+@pytest.mark.slow
 def test_simclr_exports_only_the_embedding(runs):
     model_dir, export_path = runs["simclr"]
     loaded = tf.saved_model.load(export_path)
@@ -148,6 +181,7 @@ def test_simclr_exports_only_the_embedding(runs):
     assert loaded.signatures["metadata"]()["labels"].shape == (0,)
 
 
+@pytest.mark.slow
 def test_versions_and_cli(runs, tmp_path):
     model_dir, _ = runs["simclr"]
     first = export.export_saved_model(model_dir, str(tmp_path), version=3)
@@ -163,6 +197,7 @@ def test_versions_and_cli(runs, tmp_path):
     assert not [d for d in os.listdir(tmp_path) if d.startswith(".")]  # no staging left
 
 
+@pytest.mark.slow
 def test_serve_frames_matches_the_embed_cli_on_a_10_second_clip(runs, tmp_path):
     import soundfile as sf
     model_dir, export_path = runs["supervised"]
@@ -195,6 +230,7 @@ def test_serve_frames_matches_the_embed_cli_on_a_10_second_clip(runs, tmp_path):
     assert int(loaded.signatures["metadata"]()["frame_hop"]) == 8000
 
 
+@pytest.mark.slow
 def test_default_signature_says_how_many_samples_it_used(runs):
     serve = tf.saved_model.load(runs["supervised"][1]).signatures["serving_default"]
     for samples, used in ((160000, CLIP), (CLIP, CLIP), (12000, 12000)):

@@ -11,6 +11,10 @@ from clar_tf import cli, config, datasets, flagfiles
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _flagfile_values(path):
+    return cli.flagfile_values(config.Config, path, *config.flag_spec())
+
+
 def _write(path, *lines):
     path.write_text("\n".join(lines) + "\n")
     return str(path)
@@ -27,7 +31,7 @@ def test_packaged_presets_are_the_flag_files_in_the_package():
 def test_a_preset_resolves_from_any_folder(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert flagfiles.resolve(name) == os.path.join(flagfiles.CONFIG_DIR, "sc10.flags")
-    values = config.flagfile_values(name)
+    values = _flagfile_values(name)
     assert (values["dataset"], values["batch_size"], values["epochs"]) == ("sc10", 1024, 1000)
 
 
@@ -35,7 +39,7 @@ def test_a_file_here_wins_over_the_preset_of_that_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _write(tmp_path / "sc10.flags", "--dataset=esc10", "--model_dir=mine")
     assert flagfiles.resolve("sc10.flags") == "sc10.flags"
-    assert config.flagfile_values("sc10.flags") == dict(dataset="esc10", model_dir="mine")
+    assert _flagfile_values("sc10.flags") == dict(dataset="esc10", model_dir="mine")
 
 
 def test_expansion_matches_absl_reading_the_same_file(tmp_path, monkeypatch):
@@ -60,8 +64,8 @@ def test_nested_files_beside_the_including_file_and_presets(tmp_path, monkeypatc
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    values = config.flagfile_values(str(conf / "mine.flags"))
-    demo = config.flagfile_values("demo.flags")
+    values = _flagfile_values(str(conf / "mine.flags"))
+    demo = _flagfile_values("demo.flags")
     # In order: base, then the packaged demo (its width wins), then epochs=2.
     assert values == {**demo, "epochs": 2}
     assert demo["width"] == 0.25
@@ -69,8 +73,8 @@ def test_nested_files_beside_the_including_file_and_presets(tmp_path, monkeypatc
 
 def test_smoke_preset_reads_the_demo_preset_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    smoke = config.flagfile_values("smoke.flags")
-    demo = config.flagfile_values("demo.flags")
+    smoke = _flagfile_values("smoke.flags")
+    demo = _flagfile_values("demo.flags")
     assert smoke["dataset"] == demo["dataset"] == "spoken_digits"
     assert (smoke["model_dir"], smoke["epochs"], smoke["batch_size"]) == ("runs/smoke", 3, 32)
 

@@ -33,6 +33,7 @@ def _audio(n, samples, seed=0):
     return tf.constant(rng.uniform(-1, 1, (n, samples)).astype(np.float32))
 
 
+@pytest.mark.slow
 def test_model_attributes(run):
     model = run["model"]
     assert isinstance(model, tf.Module)
@@ -42,6 +43,7 @@ def test_model_attributes(run):
                                         model.timestamp_embedding_size))
 
 
+@pytest.mark.slow
 def test_scene_embedding_of_a_clip_is_the_padded_encoder_embedding(run):
     audio = _audio(3, 12345)
     scene = hear.get_scene_embeddings(audio, run["model"])
@@ -50,6 +52,7 @@ def test_scene_embedding_of_a_clip_is_the_padded_encoder_embedding(run):
     np.testing.assert_allclose(scene.numpy(), run["encoder"](padded), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_scene_embedding_of_a_long_sound_averages_half_overlapping_clips(run):
     audio = _audio(2, 24000, seed=1).numpy()  # windows [0, 16000) and [8000, 24000)
     scene = hear.get_scene_embeddings(tf.constant(audio), run["model"])
@@ -57,6 +60,7 @@ def test_scene_embedding_of_a_long_sound_averages_half_overlapping_clips(run):
     np.testing.assert_allclose(scene.numpy(), want, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_timestamp_embeddings_are_centred_clip_windows(run):
     audio = _audio(2, 20000, seed=2)
     frames, ms = hear.get_timestamp_embeddings(audio, run["model"])
@@ -70,6 +74,7 @@ def test_timestamp_embeddings_are_centred_clip_windows(run):
                                    run["encoder"](padded[:, start:start + CLIP]), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_exported_model_gives_the_same_embeddings(run):
     exported = hear.load_model(run["export_dir"])
     audio = _audio(2, 30000, seed=3)
@@ -78,6 +83,7 @@ def test_exported_model_gives_the_same_embeddings(run):
                                atol=1e-4)
 
 
+@pytest.mark.slow
 def test_model_path_from_environment(run, monkeypatch):
     monkeypatch.delenv(hear.MODEL_ENV, raising=False)
     with pytest.raises(ValueError, match=hear.MODEL_ENV):
@@ -86,6 +92,7 @@ def test_model_path_from_environment(run, monkeypatch):
     assert hear.load_model().embedder.source == run["model_dir"]
 
 
+@pytest.mark.slow
 def test_official_validator_passes(run):
     pytest.importorskip("hearvalidator")
     # The script runs this interpreter and its `hear-validator`, with no PYTHONPATH: it

@@ -108,3 +108,65 @@ def test_only_the_tfx_packages_import_tfx_or_each_other():
     assert offenders == {}
     # The check sees a TFX import where there is one.
     assert "tfx" in _imported_names(modules["clar_tf.pipelines.pipeline"])
+
+
+# --- direction: docs/architecture.md's levels ---------------------------------------------
+
+ARCHITECTURE = os.path.join(REPO, "docs", "architecture.md")
+
+
+def read_levels(text):
+    """[(level number, [module patterns])] from the table after `<!-- levels -->`."""
+    lines = text.split("<!-- levels -->", 1)[1].strip().splitlines()
+    levels = []
+    for line in lines[2:]:  # header and rule first
+        if not line.startswith("|"):
+            break
+        level, modules = [cell.strip() for cell in line.strip("|").split("|")]
+        levels.append((int(level.split()[0]),
+                       [m.strip().strip("`") for m in modules.split(",")]))
+    return levels
+
+
+def level_of(levels, module):
+    """The level of `module` ("clar_tf.x.y"), or None: exact names, `pkg.*` patterns."""
+    name = module.removeprefix("clar_tf.") if module != "clar_tf" else "clar_tf"
+    for number, patterns in levels:
+        for pattern in patterns:
+            if name == pattern or (pattern.endswith(".*") and
+                                   (name == pattern[:-2] or name.startswith(pattern[:-1]))):
+                return number
+    return None
+
+
+def upward_imports(graph, levels):
+    """["a (level i) imports b (level j > i)", ...] and the modules on no level."""
+    problems = [f"{m} is on no level of docs/architecture.md"
+                for m in sorted(graph) if level_of(levels, m) is None]
+    for module in sorted(graph):
+        low = level_of(levels, module)
+        for target in sorted(graph[module]):
+            high = level_of(levels, target)
+            if None not in (low, high) and high > low:
+                problems.append(f"{module} (level {low}) imports {target} (level {high})")
+    return problems
+
+
+def test_levels_table_is_read_and_violations_name_both_modules():
+    levels = read_levels("x\n<!-- levels -->\n| level | modules |\n|---|---|\n"
+                         "| 0 base | `checks`, `audio.*` |\n| 1 blocks | `losses` |\n\nafter")
+    assert levels == [(0, ["checks", "audio.*"]), (1, ["losses"])]
+    assert level_of(levels, "clar_tf.audio.io") == 0 and level_of(levels, "clar_tf.audio") == 0
+    assert level_of(levels, "clar_tf.audiox") is None
+    graph = {"clar_tf.checks": {"clar_tf.losses"}, "clar_tf.losses": {"clar_tf.audio.io"},
+             "clar_tf.audio.io": set(), "clar_tf.stray": set()}
+    assert upward_imports(graph, levels) == [
+        "clar_tf.stray is on no level of docs/architecture.md",
+        "clar_tf.checks (level 0) imports clar_tf.losses (level 1)"]
+
+
+def test_every_import_points_down_the_levels_of_the_architecture_doc():
+    with open(ARCHITECTURE) as f:
+        levels = read_levels(f.read())
+    assert [n for n, _ in levels] == list(range(6))
+    assert upward_imports(import_graph(), levels) == []

@@ -40,6 +40,7 @@ def _outputs(model, audio):
     return {k: tf.constant(np.asarray(v)) for k, v in out.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", method_registry.METHODS, ids=method_registry.NAMES)
 def test_each_registered_method_builds_its_class_and_drives_its_loss_down(entry):
     keras.utils.set_random_seed(0)
@@ -52,6 +53,36 @@ def test_each_registered_method_builds_its_class_and_drives_its_loss_down(entry)
     ds = tf.data.Dataset.from_tensors(_batch()).repeat()
     history = model.fit(ds, epochs=6, steps_per_epoch=5, verbose=0).history["loss"]
     assert history[-1] < 0.8 * history[0], history
+
+
+@pytest.mark.parametrize("entry", method_registry.METHODS, ids=method_registry.NAMES)
+def test_one_training_step_per_method_logs_the_numpy_loss_and_moves_the_weights(entry):
+    # augment="": the two views are the clip itself, so the step's forward pass over
+    # [2N] is `model([x; x], training=True)`, and its loss is the NumPy loss of that.
+    from losses_test import np_masked_ce, np_nt_xent, np_supcon
+    keras.utils.set_random_seed(0)
+    model = factory.build_model(_config(entry.name), CLASSES, CLIP)
+    batch = _batch()
+    batch["label"][::3] = -1  # some unlabeled clips
+    x, y, n = batch["audio"], batch["label"], len(batch["label"])
+    out = {k: np.asarray(v, np.float64)
+           for k, v in model(np.concatenate([x, x]), training=True).items()}
+    view1, view2 = ({k: v[:n] for k, v in out.items()}, {k: v[n:] for k, v in out.items()})
+    norm = getattr(model, "ce_normalization", "labeled")  # CLAR's default is "batch"
+    ce = 0.5 * (np_masked_ce(view1["output"], y, norm) + np_masked_ce(view2["output"], y, norm))
+    expected = {
+        "supervised": lambda: ce,
+        "simclr": lambda: np_nt_xent(view1["output"], view2["output"], 0.5),
+        "supcon": lambda: np_supcon(np.stack([view1["output"], view2["output"]], 1), y, 0.5),
+        "clar": lambda: np_nt_xent(view1["projection"], view2["projection"], 0.5) + ce,
+    }[entry.name]()
+    before = [np.array(v) for v in model.embedder.trainable_variables]
+    model.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True)
+    logs = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0).history
+    np.testing.assert_allclose(logs["loss"][0], expected, rtol=1e-4)
+    moved = [not np.array_equal(b, np.array(v))
+             for b, v in zip(before, model.embedder.trainable_variables)]
+    assert all(moved), f"{moved.count(False)} encoder variables did not move"
 
 
 def test_the_flags_config_and_presets_read_the_registry():
@@ -124,6 +155,18 @@ def test_clar_options_are_validated():
         _config("clar", labeled_per_batch=2, labeled_fraction=0.0)
 
 
+def test_registry_options_reach_the_model_and_are_config_fields():
+    import dataclasses
+    import inspect
+    fields = {f.name for f in dataclasses.fields(config_lib.Config)}
+    for method in method_registry.METHODS:
+        params = inspect.signature(method.model_class().__init__).parameters
+        assert set(method.options) <= fields and set(method.options) <= set(params)
+    model = factory.build_model(_config("clar", ce_weight=0.25, ce_normalization="batch"),
+                                CLASSES, CLIP)
+    assert (model.ce_weight, model.ce_normalization) == (0.25, "batch")
+
+
 def test_supervised_and_supcon_ignore_unlabeled_only_batches():
     keras.utils.set_random_seed(0)
     for method in ("supervised", "supcon"):
@@ -150,6 +193,7 @@ def test_2d_embedder_takes_raw_audio():
     assert emb.shape == (8, 64)  # 512 · 0.125
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["clar", "supcon"])
 def test_two_replicas_match_one_device(method):
     batch = _batch(n=8)
@@ -179,6 +223,7 @@ def test_two_replicas_match_one_device(method):
         assert np.linalg.norm(d2 - d1) <= 1e-2 * np.linalg.norm(d1) + 1e-7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy, jit", [("mixed_bfloat16", False), ("float32", True)])
 def test_mixed_precision_and_xla_steps(policy, jit):
     keras.utils.set_random_seed(0)

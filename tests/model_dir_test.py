@@ -28,6 +28,7 @@ def _ls(path):
     return sorted(name.rstrip("/") for name in tf.io.gfile.listdir(path))
 
 
+@pytest.mark.slow
 def test_a_run_on_ram_filesystem_writes_resumes_exports_and_embeds(digits):
     model_dir = "ram://clar_tf_test/run"
     config = tiny_config(model_dir, method="clar", **digits)
@@ -63,6 +64,7 @@ def test_a_run_on_ram_filesystem_writes_resumes_exports_and_embeds(digits):
     np.testing.assert_allclose(from_export, from_run, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_flags_txt_reproduces_the_config(digits, tmp_path):
     config = tiny_config(tmp_path / "run", method="simclr", temperature=0.1 + 0.2,
                          augment="FD+TS", seed=7, **digits)
@@ -114,6 +116,7 @@ def test_provenance_of_an_installed_package_has_no_git_sha(tmp_path, monkeypatch
     assert provenance.code_version() == (None, None)
 
 
+@pytest.mark.slow
 def test_provenance_is_written_per_start_and_carried_by_the_export(digits, tmp_path):
     config = tiny_config(tmp_path / "run", method="supervised", **digits)
     result = train.run(config)

@@ -99,6 +99,7 @@ def _finish(procs, timeout=TIMEOUT_S):
     return out
 
 
+@pytest.mark.slow
 def test_two_workers_match_one_process_and_only_the_chief_writes(digits, tmp_path):
     chief_dir, other_dir = tmp_path / "chief", tmp_path / "other"
     # SGD: the first update is -lr · gradient, so a wrong gradient (scale) shows in full
@@ -157,6 +158,7 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(digits, tmp_pat
         assert json.load(f)["epoch"] == 1  # the chief's checkpoint after the one epoch
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_other_with_a_clear_error(digits, tmp_path):
     model_dir = tmp_path / "run"  # shared by both workers, as on shared storage
     config = _config(digits, model_dir, strategy="multi_worker", epochs=200)

@@ -48,6 +48,7 @@ def _encoder_weights(model_dir):
     return keras.saving.load_model(os.path.join(model_dir, "encoder.keras")).get_weights()
 
 
+@pytest.mark.slow
 def test_simclr_pretrains_on_unlabeled_folder_and_evaluates_on_labeled_set(pretrained, data):
     model_dir, result = pretrained
     info = datasets.info("folder", data_dir=data["data_dir"], manual_dir=data["unlabeled"],
@@ -82,6 +83,7 @@ def test_unlabeled_pretraining_needs_an_eval_dataset(data, tmp_path):
         train.run(config)
 
 
+@pytest.mark.slow
 def test_init_from_copies_every_encoder_weight(pretrained, data, tmp_path):
     model_dir, _ = pretrained
     config = _config(data, tmp_path, method="supervised", init_from=model_dir)
@@ -95,6 +97,7 @@ def test_init_from_copies_every_encoder_weight(pretrained, data, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_pretrained_encoder(pretrained, data, tmp_path):
     """One step at the warm-up's lr = 0: the trainable encoder weights stay exactly."""
     model_dir, _ = pretrained
@@ -108,6 +111,7 @@ def test_fine_tuning_starts_from_the_pretrained_encoder(pretrained, data, tmp_pa
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, message", [
     (dict(width=0.25), "width=0.125"),
     (dict(encoder="1d"), "encoder='2d'"),
@@ -125,6 +129,7 @@ def test_init_from_a_folder_that_is_not_a_run(data, tmp_path):
         train.run(config)
 
 
+@pytest.mark.slow
 def test_freeze_encoder_keeps_every_encoder_weight(pretrained, data, tmp_path):
     model_dir, _ = pretrained
     config = _config(data, tmp_path / "frozen", method="supervised", init_from=model_dir,

@@ -71,6 +71,7 @@ def test_bad_augment_names_the_flag():
     assert config_lib.Config(model_dir="unused", augment=" fd + tm ").augment == " fd + tm "
 
 
+@pytest.mark.slow
 def test_failed_start_leaves_model_dir_untouched_and_the_fix_runs(digits, tmp_path):
     config = tiny_config(tmp_path / "run", method="simclr", **digits)
     with pytest.raises(ValueError, match="init_from"):
@@ -105,6 +106,7 @@ def test_folder_refuses_blank_or_control_class_names(tmp_path, bad):
     assert not os.path.exists(tmp_path / "data" / "clar_folder")
 
 
+@pytest.mark.slow
 def test_labels_json_is_what_export_serves(run, tmp_path):
     import shutil
     with open(os.path.join(run["model_dir"], "labels.json")) as f:
@@ -137,6 +139,7 @@ def _clips(n=2, samples=12000, scale=0.1, seed=0):
     return (scale * rng.standard_normal((n, samples))).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_saved_model_refuses_non_finite_audio_naming_it(run, bad):
     audio = _clips()
@@ -145,6 +148,7 @@ def test_saved_model_refuses_non_finite_audio_naming_it(run, bad):
         _serve(run)(audio=tf.constant(audio))
 
 
+@pytest.mark.slow
 def test_out_of_range_samples_are_used_as_sent_until_they_overflow(run):
     import keras
     encoder = keras.saving.load_model(os.path.join(run["model_dir"], "encoder.keras"))
@@ -155,6 +159,7 @@ def test_out_of_range_samples_are_used_as_sent_until_they_overflow(run):
         _serve(run)(audio=tf.constant(_clips(scale=1e30)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["model_dir", "saved_model"])
 def test_embed_and_hear_refuse_non_finite_audio(run, source):
     from clar_tf import embed, hear
@@ -173,6 +178,7 @@ def test_embed_and_hear_refuse_non_finite_audio(run, source):
 
 # --- 10: empty input --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_saved_model_answers_an_empty_batch_and_refuses_empty_clips(run):
     out = _serve(run)(audio=tf.zeros([0, 12000]))
     shapes = {k: tuple(v.shape) for k, v in out.items()}
@@ -182,6 +188,7 @@ def test_saved_model_answers_an_empty_batch_and_refuses_empty_clips(run):
         _serve(run)(audio=tf.zeros([2, 0]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["model_dir", "saved_model"])
 def test_embed_and_hear_handle_empty_input(run, source):
     from clar_tf import embed, hear
@@ -273,6 +280,7 @@ def test_loading_an_export_runs_none_of_its_graph(tmp_path):
     assert os.path.exists(marker)
 
 
+@pytest.mark.slow
 def test_export_writes_its_metadata_as_data(run):
     with open(os.path.join(run["saved_model"], export.METADATA_FILE)) as f:
         meta = json.load(f)
@@ -284,6 +292,7 @@ def test_export_writes_its_metadata_as_data(run):
     assert {"sample_rate", "clip_length", "embedding_size", "labels"} <= set(meta)
 
 
+@pytest.mark.slow
 def test_a_crafted_keras_file_with_a_lambda_is_refused(run, tmp_path):
     import shutil
 
@@ -324,6 +333,7 @@ def test_requirements_exclude_keras_with_safe_mode_bypasses():
 
 # --- 9: a run's config.json does not decide where evaluation writes ---------------------
 
+@pytest.mark.slow
 def test_evaluate_prepares_data_only_where_the_user_says(run, digits, tmp_path):
     import shutil
     crafted = tmp_path / "crafted"
@@ -354,6 +364,7 @@ def _epochs_logged(model_dir):
         return [row["epoch"] for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_crash_during_checkpoint_write_resumes_from_the_previous_epoch(
         digits, tmp_path, monkeypatch):
     import keras
@@ -414,6 +425,7 @@ train.run(config)
 """
 
 
+@pytest.mark.slow
 def test_kill_during_checkpoint_write_resumes_from_the_previous_epoch(digits, tmp_path):
     import signal
     config = tiny_config(tmp_path / "run", method="simclr", epochs=2, **digits)
@@ -434,6 +446,7 @@ def test_kill_during_checkpoint_write_resumes_from_the_previous_epoch(digits, tm
 
 # --- 6: one training per model_dir ------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_second_training_in_the_same_model_dir_is_refused(digits, tmp_path, monkeypatch):
     config = tiny_config(tmp_path / "run", method="simclr", **digits)
     original = train._Throughput.on_epoch_begin

@@ -49,6 +49,7 @@ def _ops(interpreter):
     return {op["op_name"] for op in interpreter._get_ops_details()}
 
 
+@pytest.mark.slow
 def test_tflite_matches_the_keras_model_on_spoken_digits(run):
     model_dir, path, clips = run
     assert clips.shape == (10, 16000) and np.abs(clips).max() > 0.05  # real speech
@@ -80,6 +81,7 @@ def test_tflite_matches_the_keras_model_on_spoken_digits(run):
     assert not [n for n in os.listdir(os.path.dirname(path)) if n.endswith(".tmp")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["paper", "authors"])
 def test_builtin_stft_frontend_channels_match_kapre(run, variant):
     """The frontend alone, converted: its three channels against the Kapre layer's."""
@@ -113,6 +115,7 @@ def test_embedding_only_model_converts(tmp_path):
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_bad_arguments_fail_clearly(run, tmp_path):
     with pytest.raises(ValueError, match="no inference.keras"):
         tflite_export.export_tflite(str(tmp_path), str(tmp_path / "m.tflite"))

@@ -35,6 +35,7 @@ def _column(path, name):
         return [row[name] for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_run_resumes_after_interruption(digits, tmp_path, monkeypatch):
     config = _config(digits, tmp_path / "run")
 
@@ -91,6 +92,7 @@ def test_run_resumes_after_interruption(digits, tmp_path, monkeypatch):
         assert abs(json.load(f)["top1"] - saved["top1"]) <= 0.05
 
 
+@pytest.mark.slow
 def test_model_dir_with_another_config_is_refused(digits, tmp_path):
     config = _config(digits, tmp_path / "run", epochs=1)
     train.run(config)
@@ -98,6 +100,7 @@ def test_model_dir_with_another_config_is_refused(digits, tmp_path):
         train.run(config.replace(method="simclr"))
 
 
+@pytest.mark.slow
 def test_cli_smoke_flagfile_learns(digits, tmp_path):
     model_dir = tmp_path / "smoke"
     proc = subprocess.run(
@@ -111,6 +114,7 @@ def test_cli_smoke_flagfile_learns(digits, tmp_path):
     assert result["top1"] > 0.5, result["top1"]  # chance 0.1; untrained encoder ≈ 0.3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--method=byol"], "method"),
     (["--labeled_fraction=1.5"], "labeled_fraction"),
@@ -129,6 +133,7 @@ def test_cli_rejects_bad_flags(args, message, tmp_path):
     assert message in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 def test_train_pipeline_puts_labeled_per_batch_labeled_clips_in_every_batch(digits, tmp_path):
     config = _config(digits, tmp_path / "run", labeled_fraction=0.25, labeled_per_batch=5)
     info = input_pipeline.train_info(config)

@@ -67,19 +67,8 @@ step espeak-ng need_espeak
 # The package as a user installs it (not editable), over whatever tfx_env.sh installed.
 step install "$PY" -m pip install -q --no-deps --force-reinstall "$REPO"
 
-# The core tests that Bazel does not tag slow (BUILD's SLOW_TESTS), on TF 2.16 / Keras 3.12.
-fast_core_tests() {
-  "$PY" - <<'PYEOF'
-import ast, glob, os
-tree = ast.parse(open("BUILD").read())
-slow = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-            and getattr(n.targets[0], "id", None) == "SLOW_TESTS")
-print(" ".join(f for f in sorted(glob.glob("tests/*_test.py"))
-               if os.path.basename(f)[:-3] not in slow))
-PYEOF
-}
-# shellcheck disable=SC2046
-SHOW=1 step low-end-core-tests "$PY" -m pytest -q -p no:cacheprovider $(fast_core_tests)
+# The core fast tier (pytest -m "not slow"), on TF 2.16 / Keras 3.12.
+SHOW=1 step low-end-core-tests "$PY" -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 # Unit tests (components, create_pipeline, runners, Kubeflow compile).
 SHOW=1 step unit-tests "$PY" -m pytest -q -p no:cacheprovider tests_tfx

@@ -16,6 +16,8 @@ import os
 
 import tensorflow as tf
 
+from clar_tf import compat
+
 
 def in_xla():
     """Whether the op being built will be XLA-compiled (a `jit_compile=True` function).
@@ -23,12 +25,7 @@ def in_xla():
     Decides between TensorFlow's own vectorized atan2 / sin / cos kernels (fast in plain
     graphs on CPU) and the polynomial versions below (which XLA fuses; XLA's own
     transcendental functions are several times slower on CPU)."""
-    try:
-        from tensorflow.python.framework import ops
-        from tensorflow.python.ops import control_flow_util
-        return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
-    except Exception:  # private API moved: polynomials are correct everywhere
-        return True
+    return compat.in_xla_context()
 
 
 ATAN_COEFFS = (-0.01172120, 0.05265332, -0.11643287, 0.19354346, -0.33262347, 0.99997726)

@@ -23,7 +23,7 @@ import json
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
-from clar_tf import datasets
+from clar_tf import datasets, demo_data
 
 FILE_FORMAT = "tfds"
 
@@ -48,6 +48,7 @@ def AudioExampleGen(
     if dataset not in datasets.NAMES:
         raise ValueError(f"Unknown dataset. Received: dataset={dataset!r}. Allowed: "
                          f"{', '.join(datasets.NAMES)}")
+    demo_data.ensure(dataset, examples.uri, manual_dir or None)
     info = datasets.info(dataset, data_dir=examples.uri, manual_dir=manual_dir or None,
                          clip_length=clip_length or None)
     examples.split_names = artifact_utils.encode_split_names(sorted(info.splits))

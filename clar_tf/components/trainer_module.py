@@ -20,7 +20,8 @@
    `serving_model_dir`: the Pusher copies *that folder's contents* (saved_model.pb at
    its top) to `<push base>/<unix time>/`, the layout TF Serving watches.
 
-Paths must be on a local (or mounted) filesystem: clar_tf writes with Python's `open`.
+Paths must be on a local (or mounted) filesystem: this module moves the SavedModel with
+`os.rename` / `shutil` (a run's model_dir alone goes through `tf.io.gfile`).
 """
 import dataclasses
 import os

@@ -14,9 +14,10 @@ decoded, resampled to 16 kHz and padded/clipped by `audio_io`, and stored as 16-
 (builder version 2.0.0; see `base`), so epochs read ready tensors; `load` returns
 float32 q / 32768 as before. A data_dir that holds only a float32 preparation (version
 1.0.0, clar_tf before int16 storage) is read as it is, with a note. `spoken_digits`
-needs no download: when its manual_dir (default
-`<data_dir>/downloads/manual/spoken_digits`) lacks the layout, `clar_tf.demo_data`
-writes it there first. The `folder` dataset's test split is its train split.
+needs no download: its manual_dir (default `default_manual_dir`) is written by
+`clar_tf.demo_data`, which the commands that train or prepare call first
+(`demo_data.ensure`); this module never generates audio. The `folder` dataset's test
+split is its train split.
 
 Preparing at scale with Apache Beam, the TFDS way: by default one process decodes every
 file (Speech Commands takes minutes, NSynth's 300k notes hours). With `pip install
@@ -37,7 +38,6 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from clar_tf import demo_data
 from clar_tf.datasets import base, esc50, folder, nsynth, speech_commands
 
 
@@ -67,21 +67,25 @@ _BUILDERS = {
 }
 
 
-def _has_demo_layout(root):
-    """Whether demo_data finished writing into `root` (it writes these last)."""
-    return all(os.path.exists(os.path.join(root, name)) for name in
-               ("validation_list.txt", "testing_list.txt", "_background_noise_"))
+def default_manual_dir(name, data_dir):
+    """Where `name`'s published layout is looked for when no manual_dir is given:
+    `<data_dir>/downloads/manual/<name>` (TFDS's own default; `spoken_digits` only)."""
+    return os.path.join(data_dir, "downloads", "manual", name)
+
+
+def is_prepared(name, data_dir):
+    """Whether `name` (one of NAMES but `folder`) is prepared in `data_dir`, in its
+    current storage or an older one that `load` still reads."""
+    builder_cls = _BUILDERS[name]
+    return any(builder_cls(data_dir=data_dir, config=name, version=version).is_prepared()
+               for version in [None, *map(str, builder_cls.SUPPORTED_VERSIONS)])
 
 
 def _source_dir(name, builder_cls, data_dir, manual_dir):
-    """The manual_dir to prepare `name` from; writes the spoken digits when missing."""
+    """The manual_dir to prepare `name` from; raises ValueError naming the flag when it is
+    missing or empty."""
     if name == "spoken_digits":
-        manual_dir = manual_dir or os.path.join(data_dir, "downloads", "manual", name)
-        if not _has_demo_layout(manual_dir):
-            print(f"spoken_digits: no demo data in {manual_dir} yet; generating it with "
-                  "clar_tf.demo_data (espeak-ng)")
-            demo_data.make(manual_dir)
-        return manual_dir
+        manual_dir = manual_dir or default_manual_dir(name, data_dir)
     if manual_dir is None:
         raise ValueError(f"--manual_dir is required to prepare --dataset={name} (it is not "
                          f"prepared in data_dir={data_dir} yet).\n"

@@ -99,8 +99,15 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder):
         self._storage = storage  # read by canonical_version inside TFDS's __init__
         super().__init__(**kwargs)
         self._skip_bad_files = skip_bad_files
-        self._original_state["skip_bad_files"] = skip_bad_files  # survives Beam pickling
-        self._original_state["storage"] = storage
+        self._init_kwargs = dict(kwargs, skip_bad_files=skip_bad_files, storage=storage)
+
+    # Beam pickles the builder into its workers: it is rebuilt from its arguments, ours
+    # included (TFDS's own pickling keeps only data_dir, config and version).
+    def __getstate__(self):
+        return {"init_kwargs": self._init_kwargs}
+
+    def __setstate__(self, state):
+        self.__init__(**state["init_kwargs"])
         self._use_beam = False
 
     @functools.cached_property

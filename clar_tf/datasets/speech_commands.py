@@ -46,8 +46,8 @@ class ClarSpeechCommands(base.AudioBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
 sc10/sc35: download http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz and
 extract it into manual_dir. spoken_digits: run
-`python -m clar_tf.demo_data --out=<manual_dir>` (clar_tf.datasets.load does this for
-you when manual_dir lacks the layout). Expected layout:
+`clar-demo-data --out=<manual_dir>` (`clar-train` and `clar-prepare` do this for you
+when manual_dir lacks the layout). Expected layout:
 {LAYOUT}"""
     HOMEPAGE = "https://arxiv.org/abs/1804.03209"
     CITATION = """@article{warden2018speech, title={Speech Commands: A Dataset for

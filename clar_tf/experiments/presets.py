@@ -104,7 +104,8 @@ PRESETS = {
     # the writers are tested on hand-made full grids). `config.TINY`, the tests' smallest
     # run, except where the drivers need more: width 1/4, because the 1D encoder's
     # backward pass segfaults in oneDNN with 8 stem channels (width 1/8; TF 2.20, CPU);
-    # batch 32, because low_labels' lpb8 variants put 8 labeled clips in every batch;
+    # batch 32, because results/low_labels/low_labels.py's lpb8 variants put 8 labeled
+    # clips in every batch;
     # 2 epochs, because label_fraction's eval_every=1 curves (Fig. 5) need two points.
     # TINY's one linear-eval epoch is enough: linear eval makes `evaluate.MIN_STEPS`
     # updates whatever the epochs.

@@ -105,9 +105,10 @@ def run_cells(cells, log=print):
                 f"{cell.config.encoder} [{cell.config.augment}] for {cell.config.epochs} "
                 f"epochs in {cell.model_dir} ({total - i} left after this)")
             # Imported here: presets, writers and reading finished cells need no TensorFlow.
-            from clar_tf import train
+            from clar_tf import input_pipeline, train
 
             cell_start = time.perf_counter()
+            input_pipeline.make_demo_data(cell.config, log)
             result = train.run(_saved_spelling(cell.config))
             trained += 1
             elapsed = time.perf_counter() - cell_start

@@ -47,6 +47,22 @@ class Chain(keras.layers.Layer):
         arguments, or a list of augmentation layers.
       seed: with a spec string, the i-th layer gets a distinct seed derived from it (None:
         unseeded). Must be None with a list of layers (seed those yourself).
+
+    Example:
+
+    >>> import keras
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 8000), seed=0)
+    >>> chain = layers.Chain([layers.TimeShift(seed=1), layers.WhiteNoise(seed=2)])
+    >>> out = chain(x, training=True)
+    >>> tuple(out.shape)
+    (2, 8000)
+    >>> bool(keras.ops.all(chain(x) == x))  # training=False (default): the identity
+    True
+    >>> bool(keras.ops.all(out == x))  # training=True: shifted, then noise added
+    False
+    >>> [type(layer).__name__ for layer in layers.Chain("TS+WN", seed=0).augmentations]
+    ['TimeShift', 'WhiteNoise']
     """
 
     def __init__(self, layers=(), seed=None, **kwargs):
@@ -96,6 +112,27 @@ def from_spec(spec, seed=None):
     Codes: PS (pitch shift), WN (white noise), MN (mixed noise), FD (fade), TM (time mask),
     TS (time shift), TST (time stretch); "" or "none" gives the identity. Unknown codes
     raise ValueError listing the allowed ones.
+
+    Example:
+
+    >>> import keras
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 8000), seed=0)
+    >>> chain = layers.from_spec("FD+TM+TS", seed=0)
+    >>> [type(layer).__name__ for layer in chain.augmentations]
+    ['Fade', 'TimeMask', 'TimeShift']
+    >>> out = chain(x, training=True)
+    >>> tuple(out.shape)
+    (2, 8000)
+    >>> bool(keras.ops.all(chain(x) == x))  # training=False (default): the identity
+    True
+    >>> bool(keras.ops.all(out == x))  # training=True: faded, masked, shifted
+    False
+    >>> again = layers.from_spec("FD+TM+TS", seed=0)(x, training=True)  # same seed
+    >>> bool(keras.ops.all(again == out))
+    True
+    >>> layers.from_spec("none").augmentations
+    []
     """
     if not isinstance(spec, str):
         raise ValueError(f"`spec` must be a string. Received: spec={spec!r}")

@@ -31,7 +31,9 @@ cover no FFT bin centre and are identically zero, so that mel channel sits at th
 (10·log10(amin)) in those rows; this is a property of the paper's settings, not a bug,
 and librosa's "Empty filters" warning about it is silenced here.
 
-`variant="authors"` — the authors' public code (see notes/authors-code-facts.md):
+`variant="authors"` — the frontend of the authors' public code, an nnAudio log-frequency
+STFT and mel spectrogram (summarised in README.md, "Paper vs. the authors' code";
+benchmarks/torch_reference.py rebuilds that nnAudio frontend as a timing reference):
 window = FFT size = 128 ms (2048 samples at 16 kHz), 8 ms hop; the STFT magnitude is
 projected to `n_mels` log-spaced frequencies f_k = f_min·(f_max/f_min)^(k/n_mels),
 k = 0..n_mels-1, f_min = 40 Hz, f_max = 8 kHz (the spacing of the authors' log-frequency
@@ -144,6 +146,23 @@ class Frontend(keras.layers.Layer):
 
     Input shape: `[B, L]` float. Output shape: `[B, T, n_mels, 3]` float32 with
     T = `output_frames(L)`.
+
+    Example:
+
+    >>> import math
+    >>> import keras
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 16000), minval=-1.0, maxval=1.0, seed=0)
+    >>> frontend = layers.Frontend()  # paper: 16 ms window, 8 ms hop, 128 mel bands
+    >>> features = frontend(x)
+    >>> tuple(features.shape)  # [B, T, n_mels, 3] with T = 1 + 16000 // 128
+    (2, 126, 128, 3)
+    >>> frontend.output_frames(16000)
+    126
+    >>> bool(keras.ops.all(keras.ops.abs(features[..., 1]) <= math.pi))  # phase channel
+    True
+    >>> tuple(layers.Frontend(variant="authors")(x[:, :8000]).shape)  # 1 + 8000 // 128
+    (2, 63, 128, 3)
     """
 
     def __init__(self, sample_rate=16000, variant="paper", win_ms=None, hop_ms=None,

@@ -19,6 +19,24 @@ class TimeShift(Augmentation):
 
     Args:
       max_fraction: largest shift as a fraction of the clip, in [0, 1]. Default 0.5 (paper).
+
+    Example:
+
+    >>> import keras
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 8000), seed=0)
+    >>> layer = layers.TimeShift(seed=0)
+    >>> out = layer(x, training=True)
+    >>> tuple(out.shape)
+    (2, 8000)
+    >>> bool(keras.ops.all(layer(x) == x))  # training=False (default): the identity
+    True
+    >>> bool(keras.ops.all(out == x))  # training=True: shifted
+    False
+    >>> clip = keras.ops.convert_to_tensor([[1.0, 2.0, 3.0, 4.0]])
+    >>> shift = keras.ops.convert_to_tensor([1])  # the two-step API with a fixed shift
+    >>> keras.ops.convert_to_numpy(layer.augment(clip, {"shift": shift})).tolist()
+    [[4.0, 1.0, 2.0, 3.0]]
     """
 
     def __init__(self, max_fraction=0.5, **kwargs):
@@ -94,6 +112,26 @@ class Fade(Augmentation):
       min_fraction, max_fraction: fade length range as fractions of L, 0 ≤ min ≤ max ≤ 1.
         Default [0, 0.5] (paper: "at maximum ... half of the audio signal").
       shapes: names from `FADE_SHAPES`.
+
+    Example:
+
+    >>> import keras
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 8000), seed=0)
+    >>> layer = layers.Fade(seed=0)
+    >>> out = layer(x, training=True)
+    >>> tuple(out.shape)
+    (2, 8000)
+    >>> bool(keras.ops.all(layer(x) == x))  # training=False (default): the identity
+    True
+    >>> bool(keras.ops.all(out == x))  # training=True: faded
+    False
+    >>> # A linear fade-in over 4 samples and fade-out over 2, on an 8-sample clip:
+    >>> params = {"fade_in": keras.ops.convert_to_tensor([4]),
+    ...           "fade_out": keras.ops.convert_to_tensor([2]),
+    ...           "shape": keras.ops.convert_to_tensor([0])}  # index into `shapes`
+    >>> keras.ops.convert_to_numpy(layers.Fade(shapes=["linear"]).envelope(8, params)).tolist()
+    [[0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 0.5, 0.0]]
     """
 
     def __init__(self, min_fraction=0.0, max_fraction=0.5,
@@ -155,6 +193,24 @@ class TimeMask(Augmentation):
         code masks exactly 1/8 (min_fraction=max_fraction=0.125).
       fill: "noise" or "zeros".
       noise_std: standard deviation of the noise fill. Default 0.01.
+
+    Example:
+
+    >>> import keras
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 8000), seed=0)
+    >>> layer = layers.TimeMask(seed=0)
+    >>> out = layer(x, training=True)
+    >>> tuple(out.shape)
+    (2, 8000)
+    >>> bool(keras.ops.all(layer(x) == x))  # training=False (default): the identity
+    True
+    >>> bool(keras.ops.all(out == x))  # training=True: one segment masked
+    False
+    >>> # The authors' fixed mask of L/8 = 1000 samples, filled with zeros:
+    >>> zeros = layers.TimeMask(min_fraction=0.125, fill="zeros", seed=0)(x, training=True)
+    >>> keras.ops.convert_to_numpy(keras.ops.sum(zeros == 0, axis=1)).tolist()
+    [1000, 1000]
     """
 
     def __init__(self, min_fraction=0.0, max_fraction=0.125, fill="noise", noise_std=0.01,

@@ -66,6 +66,24 @@ class TimeStretch(_VocoderAugmentation):
     pitch; with `fit="resample"` (authors' code) it is linearly resampled back to L
     samples, which restores the duration and moves the pitch by 1/r.
     Params: {"rate": float32 [B]}.
+
+    Example:
+
+    >>> import keras
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 8000), seed=0)
+    >>> layer = layers.TimeStretch(seed=0)
+    >>> out = layer(x, training=True)
+    >>> tuple(out.shape)
+    (2, 8000)
+    >>> bool(keras.ops.all(layer(x) == x))  # training=False (default): the identity
+    True
+    >>> bool(keras.ops.all(out == x))  # training=True: stretched
+    False
+    >>> # Twice as fast: the content fills L / 2 samples, the rest is zero padding.
+    >>> fast = layers.TimeStretch(min_rate=2.0, max_rate=2.0, seed=0)(x, training=True)
+    >>> bool(keras.ops.all(fast[:, 4000:] == 0)), bool(keras.ops.any(fast[:, :4000] != 0))
+    (True, True)
     """
 
     def __init__(self, min_rate=0.5, max_rate=1.5, n_fft=512, hop_length=128, fit="crop",
@@ -106,6 +124,29 @@ class PitchShift(_VocoderAugmentation):
     the bins above Nyquist/ratio are zeroed in the vocoder's output spectrogram first, so
     the resampling does not alias (librosa uses a band-limited resampler instead).
     Params: {"semitones": float32 [B]}.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from clar_tf import layers
+    >>> x = keras.random.uniform((2, 8000), seed=0)
+    >>> layer = layers.PitchShift(seed=0)
+    >>> out = layer(x, training=True)
+    >>> tuple(out.shape)
+    (2, 8000)
+    >>> bool(keras.ops.all(layer(x) == x))  # training=False (default): the identity
+    True
+    >>> bool(keras.ops.all(out == x))  # training=True: pitch shifted
+    False
+    >>> # An octave up moves a 440 Hz tone (0.5 s at 16 kHz) to 880 Hz:
+    >>> t = np.arange(8000) / 16000
+    >>> tone = keras.ops.convert_to_tensor(np.sin(2 * np.pi * 440 * t)[None], "float32")
+    >>> up = layers.PitchShift(min_semitones=12.0, max_semitones=12.0, seed=0)(
+    ...     tone, training=True)
+    >>> spectrum = np.abs(np.fft.rfft(keras.ops.convert_to_numpy(up)[0]))
+    >>> int(np.argmax(spectrum)) * 16000 // 8000  # peak bin in Hz
+    880
     """
 
     def __init__(self, min_semitones=-15.0, max_semitones=15.0, n_fft=512, hop_length=128,

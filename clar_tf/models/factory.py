@@ -42,9 +42,10 @@ def build_model(config, num_classes, clip_length, sync_batchnorm=False):
                           batchnorm=config.head_batchnorm,
                           sync_batchnorm=sync_batchnorm, name="head")
     augmenter = layers.from_spec(config.augment, seed=config.seed)  # float32 by default
-    model_class = method_registry.get(config.method).model_class()
-    model = model_class(embedder, head, augmenter, temperature=config.temperature,
-                        name=config.method, **model_class.options(config))
+    method = method_registry.get(config.method)
+    model = method.model_class()(embedder, head, augmenter, temperature=config.temperature,
+                                 name=config.method,
+                                 **{name: getattr(config, name) for name in method.options})
     model.build((None, clip_length))
     return model
 

@@ -25,18 +25,7 @@ optimizer's all-reduce SUM yields the global-batch gradient.
 import keras
 import tensorflow as tf
 
-from clar_tf import keras_compat, losses
-
-
-def _built_under_multi_worker(model):
-    return model.built and isinstance(model.distribute_strategy,
-                                      tf.distribute.MultiWorkerMirroredStrategy)
-
-
-def _build_optimizer(model):
-    with model.distribute_strategy.scope():
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+from clar_tf import compat, losses
 
 
 def _multi_worker(strategy):
@@ -48,7 +37,7 @@ def _multi_worker(strategy):
     return len(jobs.get("chief", ())) + len(jobs.get("worker", ())) > 1
 
 
-class TwoViewModel(keras.Model):
+class TwoViewModel(compat.FirstBatchBuildOverride):
     """Base class: two augmented views, one forward pass, method-specific losses.
 
     Args:
@@ -89,11 +78,19 @@ class TwoViewModel(keras.Model):
         return tf.concat([self.augmenter(audio, training=True),
                           self.augmenter(audio, training=True)], axis=0)
 
-    @classmethod
-    def options(cls, config):
-        """The constructor arguments a `Config` sets besides `TwoViewModel`'s (none)."""
-        del config
-        return {}
+    def replaces_first_batch_build(self):
+        """Keras builds a model under a strategy from the replicas' mean first batch, a
+        `strategy.reduce` of the input dict that MultiWorkerMirroredStrategy refuses. A
+        built model needs no batch: only the optimizer is left to build
+        (`build_without_batch`). The first batch is still drawn as Keras draws it, so the
+        batches are those of a single-process run."""
+        return self.built and isinstance(self.distribute_strategy,
+                                         tf.distribute.MultiWorkerMirroredStrategy)
+
+    def build_without_batch(self):
+        with self.distribute_strategy.scope():
+            if self.optimizer is not None and not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
 
     def compute_losses(self, out1, out2, labels):
         """Returns a dict with at least `"loss"`; `out*` are the head's dicts per view."""
@@ -154,14 +151,6 @@ class TwoViewModel(keras.Model):
         return self._update_metrics(values, out1, out2, labels)
 
 
-# Keras builds a model under a strategy from the replicas' mean first batch, a
-# `strategy.reduce` of the input dict that MultiWorkerMirroredStrategy refuses. A built
-# model needs no batch: only the optimizer is left to build. The first batch is still
-# drawn as Keras draws it, so the batches are those of a single-process run.
-keras_compat.replace_first_batch_build(TwoViewModel, _built_under_multi_worker,
-                                       _build_optimizer)
-
-
 def _cross_entropy(out1, out2, labels, normalization="labeled"):
     return 0.5 * (losses.masked_cross_entropy(out1["output"], labels, normalization)
                   + losses.masked_cross_entropy(out2["output"], labels, normalization))
@@ -206,11 +195,6 @@ class CLAR(TwoViewModel):
         super().__init__(*args, **kwargs)
         self.ce_weight = float(ce_weight)
         self.ce_normalization = ce_normalization
-
-    @classmethod
-    def options(cls, config):
-        """`ce_weight` and `ce_normalization` of `config`."""
-        return dict(ce_weight=config.ce_weight, ce_normalization=config.ce_normalization)
 
     def compute_losses(self, out1, out2, labels):
         contrastive = losses.nt_xent(out1["projection"], out2["projection"], self.temperature)

@@ -8,9 +8,14 @@
 (from any folder, in the TFX venv). Nothing runs here: the file is submitted to a
 Kubeflow / Vertex endpoint. Every component runs in `--image`, which must have clar_tf
 installed with its TFX extra (`pip install "clar_tf[tfx]"`, so `clar_tf.components`
-imports) on Python 3.10. clar_tf writes with Python's `open`, so the pipeline
-root, serving dir and manual_dir must be paths the containers mount (a volume, or
-Cloud Storage FUSE such as `/gcs/<bucket>/...`), not `gs://` URLs.
+imports) on Python 3.10. A run's model_dir alone is read and written through
+`tf.io.gfile` (`clar_tf.run_dir`, so `clar-train --model_dir` may be a `gs://` URL);
+inside the pipeline the components still handle their artifacts with local file
+operations (the Trainer hands its SavedModel to the Pusher with `os.rename`,
+LinearEvaluator writes with `open`) and soundfile reads manual_dir. So the pipeline
+root, serving dir and manual_dir must be absolute paths the containers mount (a volume,
+or Cloud Storage FUSE such as `/gcs/<bucket>/...`), not `gs://` URLs:
+`KubeflowRunnerArgs` refuses any other.
 """
 import dataclasses
 import os
@@ -33,7 +38,8 @@ class KubeflowRunnerArgs(local_runner.LocalRunnerArgs):
             if value is not None and not os.path.isabs(value):
                 raise ValueError(
                     f"`{name}` must be an absolute path that the containers mount "
-                    f"(clar_tf writes with open(), so not a gs:// URL). "
+                    f"(the components write their artifacts with local file operations, "
+                    f"so not a gs:// URL). "
                     f"Received: {name}={value!r}")
 
 

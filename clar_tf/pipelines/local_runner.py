@@ -86,7 +86,7 @@ def train_overrides(overrides_json):
 def flagfile_config(path):
     """The Config fields set in a clar_tf flag file (a path, or a packaged preset such as
     `demo.flags`: `clar_tf.flagfiles`), minus dataset and paths."""
-    values = config_lib.flagfile_values(path)
+    values = cli.flagfile_values(config_lib.Config, path, *config_lib.flag_spec())
     return {name: value for name, value in values.items() if name not in _RUNNER_FIELDS}
 
 

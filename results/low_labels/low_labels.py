@@ -1,6 +1,12 @@
-"""Why CLAR collapses at 1 % labels: controlled runs that log what each loss does.
+"""Why CLAR collapses at 1 percent labels: controlled runs that log what each loss does.
 
-    python -m clar_tf.experiments.low_labels --preset=cpu_small --out=results/low_labels
+    python results/low_labels/low_labels.py --preset=cpu_small --out=results/low_labels
+
+A lab diagnostic, kept here next to its outputs and outside the `clar_tf` package: it
+imports `clar_tf` but does not train through `clar_tf.train.run`. It takes its own
+gradient step, because it needs each loss term's gradient separately, which `train.run`'s
+step (one gradient of the summed loss) does not give. Run it from the repository root
+with `clar_tf` installed (`pip install -e .`).
 
 Trains CLAR variants that differ in one thing each (CE normalisation, CE weight, labeled
 clips per batch) on the preset's data at one label fraction, with a training step that
@@ -194,7 +200,7 @@ def run(preset="cpu_small", out="results/low_labels", fraction=0.01, epochs=5,
         _write(os.path.join(out, "epochs.csv"), EPOCH_FIELDS, epoch_rows)
     text = (f"# CLAR at {100 * fraction:g} % labels: controlled variants\n\n"
             f"Preset `{preset}`, {epochs} epochs, seed {seed}; "
-            f"`python -m clar_tf.experiments.low_labels --preset={preset}`.\n\n"
+            f"`python results/low_labels/low_labels.py --preset={preset}`.\n\n"
             + summary(epoch_rows, step_rows))
     tables.write_text(os.path.join(out, "summary.md"), text)
     return epoch_rows
@@ -202,7 +208,7 @@ def run(preset="cpu_small", out="results/low_labels", fraction=0.01, epochs=5,
 
 @dataclasses.dataclass(frozen=True)
 class LowLabelsArgs:
-    """`python -m clar_tf.experiments.low_labels`'s flags: `run`'s arguments."""
+    """`python results/low_labels/low_labels.py`'s flags: `run`'s arguments."""
 
     preset: str = "cpu_small"
     out: str = "results/low_labels"
