@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # One-command set-up: Debian's espeak-ng (only for the offline demo data), then clar_tf
-# with its test tools, `pip install -e ".[dev]"`.
+# with its test tools, `pip install -c requirements.txt -e ".[dev]"`: requirements.txt
+# (tools/freeze_requirements.sh) pins the exact versions CI ran, as constraints, so a fresh
+# set-up gets them; pyproject.toml holds the supported ranges. On a Python minor version
+# other than the one requirements.txt was made with, some pins may not exist: then it
+# installs from the ranges alone, and says so.
 #
 #   bash setup.sh      inside an active virtual environment (venv, virtualenv, conda):
 #                      installs there;
@@ -38,7 +42,15 @@ else
   PY=.venv/bin/python
 fi
 "$PY" -m pip install -q --upgrade pip 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-"$PY" -m pip install -q -e ".[dev]" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+constraints="-c requirements.txt"
+req_py="$(sed -n 's/^# python: \([0-9]*\.[0-9]*\).*/\1/p' requirements.txt)"
+if [ "$req_py" != "$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ]; then
+  echo "setup.sh: requirements.txt holds CI's versions for Python $req_py; installing from" \
+       "pyproject.toml's ranges without it" >&2
+  constraints=""
+fi
+# shellcheck disable=SC2086  # $constraints: empty or two words
+"$PY" -m pip install -q $constraints -e ".[dev]" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 "$PY" -c "import tensorflow as tf, keras, kapre, clar_tf
 print('clar_tf', clar_tf.__version__, 'ready: TF', tf.__version__, 'Keras', keras.__version__)"
 if [ "$PY" = .venv/bin/python ]; then

@@ -2,12 +2,18 @@
 
 Usage from the repository root (clar_tf pip-installed, `bash setup.sh`):
   python results/summarize_runs.py DIR [GLOB...]
+  python results/summarize_runs.py --paired DIR [DIR...]
 Groups the finished runs `DIR/runs/<cell>-s<seed>/`, and the run folders GLOB names
 (reference cells, e.g. 'results/table2/runs/*-lf1-s*'), by cell; writes DIR/table.csv
-(one row per cell, seed and evaluated epoch) and DIR/table.md (mean ± std over seeds per
-epoch, and each seed's last evaluation). The Markdown starts with DIR/run.sh's comment
-block. Curves are read and formatted as the experiment drivers do
-(`learning_curves.read_curve`, `tables.format_percent`).
+(one row per cell, seed and evaluated epoch), DIR/table.md (mean ± std over seeds per
+epoch, and each seed's last evaluation) and DIR/paired.csv (each CLAR cell minus the
+cross-entropy cell of its setting, seed by seed: `clar_tf.experiments.paired`). The
+Markdown starts with DIR/run.sh's comment block. Curves are read and formatted as the
+experiment drivers do (`learning_curves.read_curve`, `tables.format_percent`).
+
+`--paired` only rewrites each DIR's paired.csv from the CSV already there (a table2_*
+table.csv, results/table2's table2.csv or results/fig5's fig5.csv): no run folder is read
+and nothing is trained, so it works on a clone (run folders are not committed).
 """
 import collections
 import csv
@@ -17,7 +23,7 @@ import os
 import re
 import sys
 
-from clar_tf.experiments import learning_curves, tables
+from clar_tf.experiments import label_fraction, learning_curves, paired, tables
 
 
 def main(folder, *references):
@@ -54,8 +60,13 @@ def main(folder, *references):
     text += "\n" + tables.markdown_table(
         ["cell", "seeds", "epoch: mean ± std", "per seed (last epoch)"], rows)
     tables.write_text(os.path.join(folder, "table.md"), text)
+    paired.write_variants(os.path.join(folder, "table.csv"), label_fraction.PAPER)
     print(text)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["--paired"]:
+        for directory in sys.argv[2:]:
+            print("wrote", paired.write_paired(directory, label_fraction.PAPER))
+    else:
+        main(*sys.argv[1:])

@@ -8,7 +8,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
 from clar_tf import datasets
-from clar_tf.components.audio_example_gen import AudioExampleGen
+from components.audio_example_gen import AudioExampleGen
 from tfx_testing import artifact, run_executor
 
 

@@ -34,7 +34,7 @@ def examples(tmp_path_factory, digits_dir):
     """AudioExampleGen's Examples artifact for the tiny spoken-digits set."""
     from tfx import v1 as tfx
 
-    from clar_tf.components.audio_example_gen import AudioExampleGen
+    from components.audio_example_gen import AudioExampleGen
 
     out = artifact(tfx.types.standard_artifacts.Examples,
                    tmp_path_factory.mktemp("examples"))
@@ -48,7 +48,7 @@ def trained(tmp_path_factory, examples, digits_dir):
     """The tiny Trainer run: (fn_args, run_fn's result)."""
     from tfx.components.trainer import fn_args_utils
 
-    from clar_tf.components import trainer_module
+    from components import trainer_module
 
     root = tmp_path_factory.mktemp("trainer")
     fn_args = fn_args_utils.FnArgs(

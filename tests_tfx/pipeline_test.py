@@ -6,7 +6,7 @@ import pytest
 from google.protobuf import json_format
 from tfx import v1 as tfx
 
-from clar_tf.pipelines import pipeline
+from pipelines import pipeline
 
 TRAIN = {"method": "clar", "width": 0.25, "epochs": 3}
 
@@ -56,7 +56,7 @@ def test_parameters_reach_the_components():
     assert c["AudioExampleGen"].exec_properties["dataset"] == "spoken_digits"
     assert c["AudioExampleGen"].exec_properties["manual_dir"] == "/digits"
     trainer = c["Trainer"].exec_properties
-    assert trainer["run_fn"] == "clar_tf.components.trainer_module.run_fn"
+    assert trainer["run_fn"] == "components.trainer_module.run_fn"
     custom = json.loads(trainer["custom_config"])
     assert custom == dict(TRAIN, dataset="spoken_digits", manual_dir="/digits")
     assert _as_dict(trainer["eval_args"]) == {"splits": ["test"]}

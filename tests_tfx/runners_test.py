@@ -8,7 +8,7 @@ from absl import flags
 
 from clar_tf import cli
 from clar_tf import config as config_lib
-from clar_tf.pipelines import kubeflow_runner, local_runner, pipeline
+from pipelines import kubeflow_runner, local_runner, pipeline
 import cli_testing  # tests/ (pytest.ini's pythonpath)
 
 COMPONENTS = {"AudioExampleGen", "Trainer", "LinearEvaluator", "Pusher"}
@@ -62,15 +62,15 @@ def test_kubeflow_compile_names_the_four_components(tmp_path):
     assert {e["container"]["image"] for e in executors.values()} == {
         "registry.example/clar-tf:1"}
     args = json.dumps(executors)
-    assert "clar_tf.components.audio_example_gen.AudioExampleGen_Executor" in args
-    assert "clar_tf.components.linear_evaluator.LinearEvaluator_Executor" in args
+    assert "components.audio_example_gen.AudioExampleGen_Executor" in args
+    assert "components.linear_evaluator.LinearEvaluator_Executor" in args
 
 
 # (module, its args class, help, choices)
 RUNNERS = {
-    "clar_tf.pipelines.local_runner": (local_runner.LocalRunnerArgs, local_runner.HELP,
+    "pipelines.local_runner": (local_runner.LocalRunnerArgs, local_runner.HELP,
                                local_runner.CHOICES),
-    "clar_tf.pipelines.kubeflow_runner": (kubeflow_runner.KubeflowRunnerArgs, kubeflow_runner.HELP,
+    "pipelines.kubeflow_runner": (kubeflow_runner.KubeflowRunnerArgs, kubeflow_runner.HELP,
                                   kubeflow_runner.CHOICES),
 }
 
@@ -82,19 +82,19 @@ def _parse(module, argv):
 
 @pytest.mark.parametrize("module, argv, expected", [
     # tools/tfx_ci.sh's runs
-    ("clar_tf.pipelines.local_runner",
+    ("pipelines.local_runner",
      ["--preset=tiny", "--manual_dir=/w/digits", "--pipeline_root=/w/root",
       "--serving_dir=/w/serving", "--enable_cache", "--accuracy_threshold=0.0"],
      local_runner.LocalRunnerArgs(preset="tiny", manual_dir="/w/digits",
                                   pipeline_root="/w/root", serving_dir="/w/serving",
                                   enable_cache=True, accuracy_threshold=0.0)),
-    ("clar_tf.pipelines.local_runner",
+    ("pipelines.local_runner",
      ["--dataset=sc10", "--preset=none", '--train_config={"epochs": 100}',
       "--pipeline_name=p", "--metadata_path=m.sqlite", "--noenable_cache"],
      local_runner.LocalRunnerArgs(dataset="sc10", preset="none",
                                   train_config='{"epochs": 100}', pipeline_name="p",
                                   metadata_path="m.sqlite")),
-    ("clar_tf.pipelines.kubeflow_runner",
+    ("pipelines.kubeflow_runner",
      ["--preset=tiny", "--pipeline_root=/mnt/clar/pipeline_root", "--image=clar-tf:ci",
       "--output=/w/p.json", "--serving_dir=/mnt/s", "--manual_dir=/mnt/m"],
      kubeflow_runner.KubeflowRunnerArgs(preset="tiny", pipeline_root="/mnt/clar/pipeline_root",
@@ -119,18 +119,18 @@ def test_kubeflow_args_are_local_runners_plus_image_and_output():
 
 
 @pytest.mark.parametrize("module, argv, flag", [
-    ("clar_tf.pipelines.local_runner", ["--preset=huge"], "--preset"),
-    ("clar_tf.pipelines.local_runner", ["--accuracy_threshold=high"], "--accuracy_threshold"),
-    ("clar_tf.pipelines.local_runner", ["--accuracy_threshold=nan"], "accuracy_threshold"),
-    ("clar_tf.pipelines.local_runner", ["--train_config=[1]"], "train_config.*JSON object"),
-    ("clar_tf.pipelines.local_runner", ["--train_config={epochs: 2}"], "train_config.*not JSON"),
-    ("clar_tf.pipelines.local_runner", ["--epochs=2"], "epochs"),
-    ("clar_tf.pipelines.kubeflow_runner", ["--preset=tiny"], "pipeline_root.*absolute"),
-    ("clar_tf.pipelines.kubeflow_runner", ["--pipeline_root=/r", "--serving_dir=gs://b/s"],
+    ("pipelines.local_runner", ["--preset=huge"], "--preset"),
+    ("pipelines.local_runner", ["--accuracy_threshold=high"], "--accuracy_threshold"),
+    ("pipelines.local_runner", ["--accuracy_threshold=nan"], "accuracy_threshold"),
+    ("pipelines.local_runner", ["--train_config=[1]"], "train_config.*JSON object"),
+    ("pipelines.local_runner", ["--train_config={epochs: 2}"], "train_config.*not JSON"),
+    ("pipelines.local_runner", ["--epochs=2"], "epochs"),
+    ("pipelines.kubeflow_runner", ["--preset=tiny"], "pipeline_root.*absolute"),
+    ("pipelines.kubeflow_runner", ["--pipeline_root=/r", "--serving_dir=gs://b/s"],
      "serving_dir.*absolute"),
-    ("clar_tf.pipelines.kubeflow_runner", ["--pipeline_root=/r", "--manual_dir=data"],
+    ("pipelines.kubeflow_runner", ["--pipeline_root=/r", "--manual_dir=data"],
      "manual_dir.*absolute"),
-    ("clar_tf.pipelines.kubeflow_runner", ["--pipeline_root=/r", "--preset=huge"], "--preset"),
+    ("pipelines.kubeflow_runner", ["--pipeline_root=/r", "--preset=huge"], "--preset"),
 ])
 def test_a_bad_flag_is_an_error_naming_it(module, argv, flag):
     with pytest.raises(SystemExit, match=flag):
@@ -139,7 +139,7 @@ def test_a_bad_flag_is_an_error_naming_it(module, argv, flag):
 
 def test_stray_arguments_are_refused():
     with pytest.raises(SystemExit, match="Unexpected arguments: extra"):
-        _parse("clar_tf.pipelines.local_runner", ["extra"])
+        _parse("pipelines.local_runner", ["extra"])
 
 
 def test_importing_the_runners_defines_no_flags():

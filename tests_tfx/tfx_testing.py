@@ -2,7 +2,7 @@
 on sys.path)."""
 import os
 
-from clar_tf.pipelines import local_runner
+from pipelines import local_runner
 
 # The CI preset (the smallest config that runs every stage of clar_tf.train.run), quiet.
 TINY = dict(local_runner.TINY, verbose=0)

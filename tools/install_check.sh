@@ -35,6 +35,10 @@ import clar_tf, clar_tf.hear
 where = os.path.realpath(clar_tf.__file__)
 assert where.startswith(os.path.realpath(sys.argv[1])), f"clar_tf imported from {where}"
 print("clar_tf", clar_tf.__version__, "imported from", os.path.dirname(where))
+# The package is the library alone: the repository's TFX folders are not installed.
+import importlib.util
+assert importlib.util.find_spec("components") is None, "components/ got installed"
+assert importlib.util.find_spec("pipelines") is None, "pipelines/ got installed"
 PYEOF
 B="$WORK/venv/bin"
 say "clar-demo-data, clar-train --flagfile=smoke.flags (the packaged preset)"

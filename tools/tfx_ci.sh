@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The TFX part of CI: venv, clar_tf installed from this checkout (`pip install .`), the
 # fast core tests at the low end of the supported range (TF 2.16 / Keras 3.12, which TFX
-# brings), the TFX unit tests, the local pipeline end to end from a folder outside the
-# checkout, the pushed SavedModel called, a cached re-run that must not push, and the
+# brings), the TFX unit tests, the local pipeline end to end from the repository root
+# (where the TFX folders components/ and pipelines/ are, as in TFX's templates), the pushed SavedModel called, a cached re-run that must not push, and the
 # Kubeflow v2 compile.
 #
 #   bash tools/tfx_ci.sh            # about 10 minutes once .venv-tfx exists (+4 to make it)
@@ -79,9 +79,10 @@ step tiny-data "$PY" -m clar_tf.demo_data --out="$WORK/digits" --clips_per_word=
 # End to end: AudioExampleGen → Trainer (tiny model, 2 steps) → LinearEvaluator → Pusher.
 ROOT="$WORK/pipeline_root"
 SERVING="$WORK/serving"
-# From a folder outside the checkout: the installed package, not the source tree.
+# From the repository root, as TFX templates run: components/ and pipelines/ are found
+# there (python -m puts the current folder first on sys.path).
 run_pipeline() {
-  (cd "$WORK" && "$PY" -m clar_tf.pipelines.local_runner --preset=tiny \
+  (cd "$REPO" && "$PY" -m pipelines.local_runner --preset=tiny \
     --manual_dir="$WORK/digits" --pipeline_root="$ROOT" --serving_dir="$SERVING" \
     --enable_cache "$@")
 }
@@ -149,16 +150,31 @@ SHOW=2 step check-not-pushed check_push 1 0
 # Kubeflow Pipelines v2 JSON naming the four components.
 KFP_JSON="$WORK/clar_tf_pipeline.json"
 check_kfp() {
-  (cd "$WORK" && "$PY" -m clar_tf.pipelines.kubeflow_runner --preset=tiny \
+  (cd "$REPO" && "$PY" -m pipelines.kubeflow_runner --preset=tiny \
     --pipeline_root=/mnt/clar/pipeline_root --image=clar-tf:ci --output="$KFP_JSON") &&
-  "$PY" - "$KFP_JSON" <<'PYEOF'
-import json, sys
-spec = json.load(open(sys.argv[1]))["pipelineSpec"]
+  (cd "$REPO" && "$PY" - "$KFP_JSON" <<'PYEOF'
+import importlib, json, re, sys
+text = open(sys.argv[1]).read()
+spec = json.loads(text)["pipelineSpec"]
 tasks = set(spec["root"]["dag"]["tasks"])
 want = {"AudioExampleGen", "Trainer", "LinearEvaluator", "Pusher"}
 assert tasks == want, tasks
 print("Kubeflow tasks:", sorted(tasks))
+# Every executor runs in the image given with --image (the repository's Dockerfile).
+executors = spec["deploymentSpec"]["executors"]
+images = {name: e["container"]["image"] for name, e in executors.items()}
+assert len(images) == len(want) and set(images.values()) == {"clar-tf:ci"}, images
+# Every object of the TFX folders that the JSON names imports here, from the repository
+# root, as it will in the image's working folder.
+paths = sorted(set(re.findall(r"(?<![\w.])(?:components|pipelines)(?:\.\w+)+", text)))
+assert any(p.endswith("AudioExampleGen_Executor") for p in paths), paths
+assert "components.trainer_module.run_fn" in paths, paths
+for path in paths:
+    module, name = path.rsplit(".", 1)
+    getattr(importlib.import_module(module), name)
+print("images:", sorted(set(images.values())), "imported:", paths)
 PYEOF
+  )
 }
 SHOW=2 step kubeflow-compile check_kfp
 

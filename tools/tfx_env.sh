@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the TFX virtualenv and installs clar_tf with its TFX and dev extras
-# into it (`pip install ".[tfx,dev]"`: TFX 1.16 brings TensorFlow 2.16 and Keras 3.12,
-# the low end of clar_tf's supported range, which CI tests here too).
+# into it (`pip install -c requirements-tfx.txt ".[tfx,dev]"`: TFX 1.16 brings TensorFlow
+# 2.16 and Keras 3.12, the low end of clar_tf's supported range, which CI tests here too;
+# requirements-tfx.txt pins the versions CI ran, made by
+# `bash tools/freeze_requirements.sh .venv-tfx requirements-tfx.txt`).
 #
 #   bash tools/tfx_env.sh            # venv at ${CLAR_TFX_VENV:-.venv-tfx}
 #   source "$(bash tools/tfx_env.sh --print-path)/bin/activate"
 #
 # TFX 1.16 needs Python 3.10: pyenv's 3.10.13 when present, else `python3.10` on PATH
-# (or $CLAR_TFX_PYTHON). A stamp file holding the hash of pyproject.toml makes a second
-# call a no-op (instant); change the file and the next call reinstalls. The install is
+# (or $CLAR_TFX_PYTHON). A stamp file holding the hash of pyproject.toml and
+# requirements-tfx.txt makes a second call a no-op (instant); change either and the next
+# call reinstalls. The install is
 # not editable: `tools/tfx_ci.sh` reinstalls the package itself (no dependencies) before
-# it runs the pipeline from outside the checkout.
+# it runs the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${CLAR_TFX_VENV:-.venv-tfx}"
@@ -18,9 +21,10 @@ if [ "${1:-}" = "--print-path" ]; then
   case "$VENV" in /*) echo "$VENV" ;; *) echo "$(pwd)/$VENV" ;; esac
   exit 0
 fi
-REQ=pyproject.toml
+REQ="pyproject.toml requirements-tfx.txt"
 STAMP="$VENV/.clar_tfx_requirements.sha256"
-want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+# shellcheck disable=SC2086  # two file names
+want="$(cat $REQ | sha256sum | cut -d' ' -f1)"
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   echo "tfx_env: $VENV is up to date with $REQ"
   exit 0
@@ -48,7 +52,7 @@ pip_quiet() {
   "$VENV/bin/python" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
 pip_quiet --upgrade pip
-pip_quiet ".[tfx,dev]"
+pip_quiet -c requirements-tfx.txt ".[tfx,dev]"
 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore "$VENV/bin/python" -c 'import tfx, tensorflow as tf, keras, kapre, tensorflow_datasets as tfds
 print("tfx_env: TFX", tfx.__version__, "TF", tf.__version__, "Keras", keras.__version__,
       "TFDS", tfds.__version__)'

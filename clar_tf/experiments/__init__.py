@@ -4,8 +4,8 @@
 |---|---|---|
 | `augmentation_matrix` | Fig. 4 (§6) | `fig4.csv`, `fig4_1d.png`, `fig4_2d.png` |
 | `raw_vs_tf` | Table 1 (§7) | `table1.csv`, `table1.md` |
-| `label_fraction` | Table 2 (§8.1) | `table2.csv`, `table2.md` |
-| `learning_curves` | Fig. 5 (§8.2), from the Table-2 runs | `fig5.csv`, `fig5.png` |
+| `label_fraction` | Table 2 (§8.1) | `table2.csv`, `table2.md`, `paired.csv` (`paired`: seed-by-seed differences, t-interval, verdict) |
+| `learning_curves` | Fig. 5 (§8.2), from the Table-2 runs | `fig5.csv`, `fig5.png`, `paired.csv` |
 
     python -m clar_tf.experiments.label_fraction --preset=cpu_small --out=results/table2
     python -m clar_tf.experiments.learning_curves --preset=cpu_small \\

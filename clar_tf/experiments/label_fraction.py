@@ -11,13 +11,14 @@ every run also records its Fig. 5 learning curve (`linear_eval.csv`), which
 `learning_curves` reads from `<out>/runs` without training again.
 
 Writes `table2.csv` (method, encoder, labeled_fraction, seed, top1; SimCLR's row repeated
-per fraction) and `table2.md`, side by side with the paper's numbers.
+per fraction), `table2.md`, side by side with the paper's numbers, and `paired.csv`: the
+16 seed-by-seed comparisons with intervals and verdicts (`paired.write_table2`).
 """
 import collections
 import os
 
 from clar_tf import method_registry
-from clar_tf.experiments import cli, presets, runner, tables
+from clar_tf.experiments import cli, paired, presets, runner, tables
 
 EXPERIMENT = "label_fraction"
 FIELDS = ("method", "encoder", "labeled_fraction", "seed", "top1")
@@ -118,7 +119,7 @@ def markdown(rows, dataset="this run", note=""):
 
 def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_dir=None,
         data_dir=None, log=print):
-    """Trains (or reads back) the grid and writes `table2.csv` and `table2.md`."""
+    """Trains (or reads back) the grid; writes `table2.csv`, `table2.md`, `paired.csv`."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
     results = runner.run_cells(cells(preset, out, seeds, **data), log=log)
     p = presets.get_preset(preset)
@@ -131,7 +132,8 @@ def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_
             "when several. Paper: Speech Commands-10, width 1, batch 1024, 1000 epochs.")
     md = tables.write_text(os.path.join(out, "table2.md"),
                            markdown(tables.read_csv(csv_path), kwargs["dataset"], note))
-    log(f"wrote {csv_path} and {md}")
+    pairs = paired.write_table2(csv_path, PAPER)
+    log(f"wrote {csv_path}, {md} and {pairs}")
     return rows
 
 

@@ -13,8 +13,9 @@ evaluation (`results.json`) is added as the last point when `eval_every` does no
 the epochs. SimCLR uses no labels; its one curve per seed is drawn in every panel.
 
 Writes `fig5.csv` (method, labeled_fraction, seed, epoch, top1), `fig5.png` with one
-panel per fraction, and `fig5.md`: the mean curves and the first epoch at which each
-method reaches SimCLR's final accuracy.
+panel per fraction, `fig5.md`: the mean curves and the first epoch at which each
+method reaches SimCLR's final accuracy, and `paired.csv`: CLAR − SimCLR seed by seed per
+fraction and epoch (`paired.write_fig5`).
 """
 import collections
 import csv
@@ -24,7 +25,8 @@ import os
 import numpy as np
 
 from clar_tf import method_registry
-from clar_tf.experiments import cli, label_fraction, plots, presets, runner, tables
+from clar_tf.experiments import (cli, label_fraction, paired, plots, presets, runner,
+                                 tables)
 
 FIELDS = ("method", "labeled_fraction", "seed", "epoch", "top1")
 
@@ -143,7 +145,8 @@ def run(preset="cpu_small", out="results/fig5", seeds=1, dataset=None, manual_di
                      f"preset {preset}: {tables.describe(kwargs, runner.seeds_range(seeds))}")
     md = tables.write_text(os.path.join(out, "fig5.md"),
                            speed_markdown(tables.read_csv(csv_path)))
-    log(f"wrote {csv_path}, {png} and {md}")
+    pairs = paired.write_fig5(csv_path, label_fraction.PAPER)
+    log(f"wrote {csv_path}, {png}, {md} and {pairs}")
     return rows
 
 

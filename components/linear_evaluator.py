@@ -12,12 +12,17 @@ with `recompute=True` or without results.json, recomputes it with
 * blesses the model when `value >= threshold`, the way TFX's Evaluator does: custom
   property `blessed` = 1 or 0 (what the standard `Pusher` checks), a `BLESSED` or
   `NOT_BLESSED` file in `blessing.uri`, and `current_model` / `current_model_id` when
-  the `Model` is given.
+  the `Model` is given (names from TFX's `evaluator.constants`).
+
+Every file is read and written through `tfx.dsl.io.fileio` (`clar_tf.run_dir` for the
+run's files, which uses `tf.io.gfile`), so `gs://` artifact URIs work as they do for TFX's
+own Evaluator.
 """
 import json
 import os
 
 from tfx import v1 as tfx
+from tfx.components.evaluator import constants
 
 from clar_tf import run_dir
 
@@ -37,20 +42,19 @@ def _recompute(model_dir):
     from clar_tf import evaluate
     from clar_tf.models import loading
 
-    with open(run_dir.path(model_dir, run_dir.CONFIG)) as f:
-        config = config_lib.Config.from_json(f.read())
+    config = config_lib.Config.from_json(run_dir.read_text(
+        run_dir.path(model_dir, run_dir.CONFIG)))
     embedder = loading.load_model(run_dir.path(model_dir, run_dir.ENCODER))
     return evaluate.linear_evaluation(config, embedder)
 
 
 def evaluate_run(model_dir, threshold, metric="top1", recompute=False):
     """The metrics dict of the run in `model_dir`, with the blessing decision."""
-    path = os.path.join(model_dir, RESULTS_FILE)
-    if recompute or not os.path.exists(path):
+    results = None if recompute else run_dir.read_json(model_dir, RESULTS_FILE)
+    if results is None:
         results, source = _recompute(model_dir), "recomputed"
     else:
-        with open(path) as f:
-            results, source = json.load(f), RESULTS_FILE
+        source = RESULTS_FILE
     if metric not in results or not isinstance(results[metric], (int, float)):
         raise ValueError(f"metric={metric!r} is not a number in the run's results. "
                          f"Allowed: {', '.join(_scalar_metrics(results))}")
@@ -81,23 +85,27 @@ def LinearEvaluator(
       recompute: run linear evaluation again instead of reading results.json.
     """
     metrics = evaluate_run(model_run.uri, threshold, metric, recompute)
-    os.makedirs(evaluation.uri, exist_ok=True)
-    with open(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
-        json.dump(metrics, f, indent=2)
+    fileio = tfx.dsl.io.fileio
+    fileio.makedirs(evaluation.uri)
+    with fileio.open(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
+        f.write(json.dumps(metrics, indent=2))
     for name in {"top1", metric}:
         if isinstance(metrics.get(name), (int, float)):
             evaluation.set_float_custom_property(name, float(metrics[name]))
     blessed = metrics["blessed"]
-    os.makedirs(blessing.uri, exist_ok=True)
-    with open(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"):
-        pass
-    blessing.set_int_custom_property("blessed", int(blessed))
+    fileio.makedirs(blessing.uri)
+    name = constants.BLESSED_FILE_NAME if blessed else constants.NOT_BLESSED_FILE_NAME
+    with fileio.open(os.path.join(blessing.uri, name), "w") as f:
+        f.write("")  # an empty marker file; gfile creates a file at its first write
+    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(blessed))
     blessing.set_string_custom_property("metric", metric)
     blessing.set_float_custom_property("value", metrics["value"])
     blessing.set_float_custom_property("threshold", float(threshold))
     if model is not None:
-        blessing.set_string_custom_property("current_model", model.uri)
-        blessing.set_int_custom_property("current_model_id", model.id)
+        blessing.set_string_custom_property(
+            constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri)
+        blessing.set_int_custom_property(
+            constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
     print(f"LinearEvaluator: {metric} = {metrics['value']:.4f} "
           f"{'>=' if blessed else '<'} {threshold} → "
           f"{'BLESSED' if blessed else 'NOT_BLESSED'}")

@@ -1,6 +1,6 @@
 """`run_fn` of the standard TFX `Trainer`: clar_tf's one training path, then export.
 
-    Trainer(run_fn="clar_tf.components.trainer_module.run_fn",
+    Trainer(run_fn="components.trainer_module.run_fn",
             examples=audio_example_gen.outputs["examples"],
             eval_args=tfx.proto.EvalArgs(splits=["test"]),
             custom_config={"method": "clar", "epochs": 100, ...})
@@ -20,12 +20,13 @@
    `serving_model_dir`: the Pusher copies *that folder's contents* (saved_model.pb at
    its top) to `<push base>/<unix time>/`, the layout TF Serving watches.
 
-Paths must be on a local (or mounted) filesystem: this module moves the SavedModel with
-`os.rename` / `shutil` (a run's model_dir alone goes through `tf.io.gfile`).
+Files are moved through `tfx.dsl.io.fileio` and the run's model_dir goes through
+`tf.io.gfile` (`clar_tf.run_dir`).
 """
 import dataclasses
 import os
-import shutil
+
+from tfx import v1 as tfx
 
 from clar_tf import config as config_lib
 from clar_tf import export, train
@@ -70,17 +71,20 @@ def config_from_fn_args(fn_args):
 
 def export_for_pusher(model_dir, serving_model_dir):
     """Exports the run and puts the SavedModel itself (not a version folder) at
-    `serving_model_dir`, the layout TFX's Pusher and Evaluator expect."""
+    `serving_model_dir`, the layout TFX's Pusher and Evaluator expect. Every operation
+    goes through `tfx.dsl.io.fileio` (local, or a `gs://` artifact store)."""
+    fileio = tfx.dsl.io.fileio
     staging = os.path.join(os.path.dirname(serving_model_dir.rstrip("/")),
                            ".clar_export_staging")
-    shutil.rmtree(staging, ignore_errors=True)
+    if fileio.exists(staging):
+        fileio.rmtree(staging)
     version_dir = export.export_saved_model(model_dir, staging, version=1)
-    if os.path.isdir(serving_model_dir):
-        if os.listdir(serving_model_dir):
+    if fileio.isdir(serving_model_dir):
+        if fileio.listdir(serving_model_dir):
             raise ValueError(f"serving_model_dir={serving_model_dir} is not empty")
-        os.rmdir(serving_model_dir)
-    os.rename(version_dir, serving_model_dir)
-    shutil.rmtree(staging, ignore_errors=True)
+        fileio.rmtree(serving_model_dir)
+    fileio.rename(version_dir, serving_model_dir)
+    fileio.rmtree(staging)
     return serving_model_dir
 
 

@@ -1,7 +1,7 @@
 """The clar_tf TFX pipeline: AudioExampleGen → Trainer → LinearEvaluator → Pusher.
 
     AudioExampleGen(dataset, manual_dir)            Examples (uri = TFDS data_dir)
-      └► Trainer(run_fn=clar_tf.components.trainer_module.run_fn, custom_config=train_config)
+      └► Trainer(run_fn=components.trainer_module.run_fn, custom_config=train_config)
            ├ model_run (clar_tf model_dir) ──► LinearEvaluator(threshold)
            └ model (SavedModel) ─────────────────┐   ├ evaluation (metrics.json)
                                                  ▼   └ blessing (blessed = 1/0)
@@ -13,11 +13,11 @@ runners in this folder only choose paths and an orchestrator.
 from tfx import v1 as tfx
 
 from clar_tf import config as config_lib
-from clar_tf.components.audio_example_gen import AudioExampleGen
-from clar_tf.components.linear_evaluator import LinearEvaluator
-from clar_tf.components.trainer_module import PIPELINE_FIELDS
+from components.audio_example_gen import AudioExampleGen
+from components.linear_evaluator import LinearEvaluator
+from components.trainer_module import PIPELINE_FIELDS
 
-RUN_FN = "clar_tf.components.trainer_module.run_fn"
+RUN_FN = "components.trainer_module.run_fn"
 
 
 def trainer_config(dataset, manual_dir, train_config):

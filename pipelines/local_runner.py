@@ -1,9 +1,10 @@
 """Runs the clar_tf pipeline on this machine: LocalDagRunner, sqlite ML Metadata.
 
-    python -m clar_tf.pipelines.local_runner --preset=tiny --manual_dir=/tmp/digits \\
+    python -m pipelines.local_runner --preset=tiny --manual_dir=/tmp/digits \\
         --pipeline_root=runs/tfx --serving_dir=runs/tfx/serving --accuracy_threshold=0.0
 
-(from any folder, in the TFX venv with clar_tf installed: `pip install "clar_tf[tfx]"`). Artifacts go under --pipeline_root,
+(from the repository root, where `components/` and `pipelines/` are, in the TFX venv:
+`bash tools/tfx_env.sh`). Artifacts go under --pipeline_root,
 ML Metadata to `<pipeline_root>/metadata.sqlite`, blessed SavedModels to
 `--serving_dir/<unix time>/`. Presets (--preset) are Trainer configs:
 
@@ -21,7 +22,7 @@ from typing import Optional
 
 from clar_tf import checks, cli
 from clar_tf import config as config_lib
-from clar_tf.components.trainer_module import PIPELINE_FIELDS
+from components.trainer_module import PIPELINE_FIELDS
 
 PRESETS = ("tiny", "smoke", "demo", "none")
 # The CI preset: the smallest model that still runs every stage of clar_tf.train.run.
@@ -33,7 +34,7 @@ _RUNNER_FIELDS = ("dataset", "manual_dir") + PIPELINE_FIELDS
 
 @dataclasses.dataclass(frozen=True)
 class LocalRunnerArgs:
-    """`python -m clar_tf.pipelines.local_runner`'s flags."""
+    """`python -m pipelines.local_runner`'s flags."""
 
     pipeline_name: str = "clar-tf"
     pipeline_root: str = "runs/tfx"
@@ -107,7 +108,7 @@ def main(args):
     """Runs the pipeline that the `LocalRunnerArgs` `args` describe, here."""
     from tfx import v1 as tfx
 
-    from clar_tf.pipelines import pipeline
+    from pipelines import pipeline
 
     root = os.path.abspath(args.pipeline_root)
     serving_dir = os.path.abspath(args.serving_dir or os.path.join(root, "serving"))

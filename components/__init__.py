@@ -1,4 +1,5 @@
-"""TFX components of clar_tf (run in the TFX venv: `bash tools/tfx_env.sh`).
+"""The TFX components around clar_tf (run in the TFX venv, `bash tools/tfx_env.sh`, from
+the repository root, as in TFX's templates; on Kubeflow, the image's working folder).
 
 * `audio_example_gen.AudioExampleGen`: a clar_tf dataset, prepared by its TFDS builder,
   as an `Examples` artifact whose uri is the TFDS data_dir.
@@ -7,6 +8,6 @@
 * `linear_evaluator.LinearEvaluator`: the run's linear-evaluation top-1 → a
   `ModelEvaluation` (metrics.json) and a `ModelBlessing` the standard `Pusher` obeys.
 
-The rest of `clar_tf` never imports TFX, nor this package or `clar_tf.pipelines`: these
-two are its only TFX-facing code (`pip install "clar_tf[tfx]"`). See docs/tfx.md.
+They import `clar_tf`; `clar_tf` never imports TFX, this folder or `pipelines/`
+(`tests/imports_test.py`), so `pip install clar_tf` is the library alone. See docs/tfx.md.
 """

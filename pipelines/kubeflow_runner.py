@@ -1,14 +1,14 @@
 """Compiles the clar_tf pipeline for Kubeflow Pipelines v2 (Vertex AI Pipelines): JSON.
 
-    python -m clar_tf.pipelines.kubeflow_runner --image=REGISTRY/clar-tf:TAG \\
+    python -m pipelines.kubeflow_runner --image=REGISTRY/clar-tf:TAG \\
         --pipeline_root=/mnt/clar/pipeline_root --serving_dir=/mnt/clar/serving \\
         --dataset=sc10 --manual_dir=/mnt/clar/speech_commands --preset=none \\
         --train_config='{"epochs": 100, "batch_size": 256}' --output=clar_tf_pipeline.json
 
-(from any folder, in the TFX venv). Nothing runs here: the file is submitted to a
-Kubeflow / Vertex endpoint. Every component runs in `--image`, which must have clar_tf
-installed with its TFX extra (`pip install "clar_tf[tfx]"`, so `clar_tf.components`
-imports) on Python 3.10. A run's model_dir alone is read and written through
+(from the repository root, in the TFX venv). Nothing runs here: the file is submitted to
+a Kubeflow / Vertex endpoint. Every component runs in `--image`, which must have clar_tf
+installed with its TFX extra and the repository's `components/` and `pipelines/` in its
+working folder (so `components` imports) on Python 3.10. A run's model_dir alone is read and written through
 `tf.io.gfile` (`clar_tf.run_dir`, so `clar-train --model_dir` may be a `gs://` URL);
 inside the pipeline the components still handle their artifacts with local file
 operations (the Trainer hands its SavedModel to the Pusher with `os.rename`,
@@ -21,12 +21,12 @@ import dataclasses
 import os
 
 from clar_tf import cli
-from clar_tf.pipelines import local_runner  # presets and the shared flags
+from pipelines import local_runner  # presets and the shared flags
 
 
 @dataclasses.dataclass(frozen=True)
 class KubeflowRunnerArgs(local_runner.LocalRunnerArgs):
-    """`python -m clar_tf.pipelines.kubeflow_runner`'s flags: local_runner's plus these."""
+    """`python -m pipelines.kubeflow_runner`'s flags: local_runner's plus these."""
 
     image: str = "clar-tf:latest"
     output: str = "clar_tf_pipeline.json"
@@ -65,7 +65,7 @@ def compile_pipeline(pipeline, image, output):
 
 def main(args):
     """Compiles the pipeline that the `KubeflowRunnerArgs` `args` describe."""
-    from clar_tf.pipelines import pipeline
+    from pipelines import pipeline
 
     root = args.pipeline_root
     p = pipeline.create_pipeline(
