@@ -18,15 +18,33 @@ def check_bool(name, value):
         raise ValueError(f"`{name}` must be a bool. {_received(name, value)}")
 
 
-def check_int(name, value, minimum=1, allow_none=False, odd=False):
-    """An int >= `minimum` (odd with `odd`), or None with `allow_none`."""
+def check_int(name, value, minimum=1, allow_none=False, odd=False, maximum=None):
+    """An int >= `minimum` (and <= `maximum` where given; odd with `odd`), or None with
+    `allow_none`."""
     if value is None and allow_none:
         return
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
-            or (odd and value % 2 == 0)):
-        kind = (f"an {'odd ' if odd else ''}int >= {minimum}"
+            or (maximum is not None and value > maximum) or (odd and value % 2 == 0)):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        kind = (f"an {'odd ' if odd else ''}int {bound}"
                 + (" or None" if allow_none else ""))
         raise ValueError(f"`{name}` must be {kind}. {_received(name, value)}")
+
+
+# The longest clip clar_tf accepts, in samples at 16 kHz: 10 minutes. A clip is held whole
+# as float32 wherever it goes (decoding, a batch row, the frontend's spectrogram), so one
+# clip of this length is 38.4 MB as float32 (19.2 MB stored as int16 PCM) and a batch of
+# 64 already 2.5 GB of input before any activation; the paper's clips are 1 to 5 s. A
+# larger value is a typo (1e9 samples is 4 GB a clip) that would otherwise end in a
+# memory error deep inside preparation or training.
+MAX_CLIP_LENGTH = 10 * 60 * 16000
+
+
+def check_clip_length(value, allow_none=True):
+    """`clip_length`: samples per clip at 16 kHz, an int in [1, MAX_CLIP_LENGTH] (10
+    minutes), or None with `allow_none`."""
+    check_int("clip_length", value, minimum=1, maximum=MAX_CLIP_LENGTH,
+              allow_none=allow_none)
 
 
 def check_number(name, value, positive=False, allow_none=False):

@@ -9,14 +9,18 @@ A tool declares its arguments as a frozen dataclass (one field per flag, every c
 `define_flags` derives one flag per field (type and default from the field, an enum when
 the field has choices, required when it has no default); `from_flags` builds the
 dataclass from parsed flags, turning its `ValueError` into an error that names the flag;
-`main` is absl's `app.run` around both (so `--help` lists the tool's flags and
-`--flagfile` works). Only `main` touches the global `FLAGS`: `parse` reads a command line
-into the dataclass with flags of its own (tests, and tools called in-process). Both read
+`main` is absl's `app.run` around both (so `--flagfile` works, and `--help` lists the
+tool's flags after a usage line that names its positional arguments; `--help`,
+`--helpshort`, `--helpfull` and `--helpxml` exit with status 0, not absl's 1). Only
+`main` touches the global `FLAGS`: `parse` reads a command line into the dataclass with
+flags of its own (tests, and tools called in-process). Both read
 `--flagfile=NAME` through `clar_tf.flagfiles` (the packaged presets when NAME is not a
 file here; nested flag files found beside the file that names them).
 """
 import dataclasses
+import os
 import sys
+import textwrap
 import typing
 
 from clar_tf import checks, flagfiles
@@ -159,10 +163,64 @@ def parse(cls, argv, help, choices=None, positional=None):
     return from_flags(cls, fv, positional, **_positional_values(rest, positional))
 
 
+def usage(positional=None, help=None):
+    """The first lines of a tool's `--help`: "USAGE: <program> [flags]", followed by
+    `positional`'s metavariable and, on the next line, `help[positional]` if given.
+
+    <program> is `python -m <module>` when `__main__` was run with -m, else the script's
+    name (a console script: `clar-embed`).
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = (f"python -m {spec.name}" if spec is not None and spec.name
+               else os.path.basename(sys.argv[0]))
+    if not positional:
+        return f"USAGE: {program} [flags]"
+    name = f"{positional.upper()}..."
+    text = f"USAGE: {program} [flags] {name}"
+    if help and help.get(positional):
+        text += "\n" + textwrap.fill(f"{name}: {help[positional]}", 80, initial_indent="  ",
+                                     subsequent_indent="    ")
+    return text
+
+
+def _help_flags(usage_text):
+    """absl's help flags, `--help` and `--helpfull` printing `usage_text` first; each
+    exits with status 0 (absl's exit 1 would read as a failed command in scripts)."""
+    from absl import app, flags
+
+    class Help(flags.BooleanFlag):
+        def __init__(self, name, short_name, full):
+            super().__init__(name, False, "show full help" if full else "show this help",
+                             short_name=short_name, allow_hide_cpp=True)
+            self.full = full
+
+        def parse(self, argument):
+            if self._parse(argument):
+                doc = sys.modules["__main__"].__doc__  # absl prints it too
+                flag_help = flags.FLAGS.get_help() if self.full else (
+                    flags.FLAGS.main_module_help())
+                print(usage_text + (f"\n\n{doc.strip()}" if doc else ""))
+                print(f"\nflags:\n{flag_help}\n")
+                if not self.full:
+                    print("Try --helpfull to get a list of all flags.")
+                sys.exit(0)
+
+    class HelpXML(app.HelpXMLFlag):
+        def parse(self, argument):
+            try:
+                super().parse(argument)
+            except SystemExit:
+                sys.exit(0)
+
+    return [Help("help", "?", full=False), Help("helpshort", None, full=False),
+            Help("helpfull", None, full=True), HelpXML()]
+
+
 def main(cls, fn, help, choices=None, positional=None):
     """A tool's command line: defines `cls`'s flags, then absl's `app.run` calls
     `fn(cls instance)`. `positional`: the field that receives the positional arguments;
-    without one, stray arguments are an error. Call it under `if __name__ == "__main__"`."""
+    without one, stray arguments are an error; `help[positional]`, if there, describes
+    them in `--help`. Call it under `if __name__ == "__main__"`."""
     from absl import app, flags
 
     define_flags(cls, help, choices, positional=positional, module_name=sys.argv[0])
@@ -170,4 +228,13 @@ def main(cls, fn, help, choices=None, positional=None):
     def run(argv):
         fn(from_flags(cls, flags.FLAGS, positional, **_positional_values(argv, positional)))
 
-    app.run(run, argv=expand_flagfiles(sys.argv))
+    def parse_flags(argv):
+        # `app.run` has defined absl's help flags by now: ours replace them.
+        for flag in _help_flags(usage(positional, help)):
+            for name in (flag.name, flag.short_name):
+                if name and name in flags.FLAGS:
+                    delattr(flags.FLAGS, name)
+            flags.DEFINE_flag(flag, module_name=app.__name__)
+        return app.parse_flags_with_usage(argv)
+
+    app.run(run, argv=expand_flagfiles(sys.argv), flags_parser=parse_flags)

@@ -98,6 +98,7 @@ class Config:
         checks.check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
         checks.check_choice("strategy", self.strategy, STRATEGIES)
         checks.check_choice("ce_normalization", self.ce_normalization, CE_NORMALIZATIONS)
+        checks.check_clip_length(self.clip_length)  # None: the dataset's own
         for name in ("batch_size", "epochs", "head_hidden_units", "projection_units",
                      "linear_eval_epochs", "linear_eval_batch_size", "conv1d_kernel_size", "conv1d_pool_size"):
             if getattr(self, name) < 1:
@@ -162,7 +163,9 @@ HELP = {
     "data_dir": "Where prepared TFDS data lives.",
     "manual_dir": ("The dataset's published on-disk layout (spoken_digits: generated there "
                    "when missing)."),
-    "clip_length": "Samples per clip at 16 kHz (folder only).",
+    "clip_length": ("Samples per clip at 16 kHz (folder only), at most "
+                    f"{checks.MAX_CLIP_LENGTH} (10 minutes: a longer clip does not fit "
+                    "a batch in memory)."),
     "unlabeled": ("folder dataset without class folders: all labels -1 (use --method=simclr "
                   "and --eval_dataset)."),
     "labeled_fraction": "Fraction of training labels kept (§8); the rest become -1.",

@@ -321,6 +321,8 @@ class EmbedArgs:
 
 
 HELP = {
+    "files": ("Audio files and folders to embed (folders recursively: every file "
+              "soundfile reads)."),
     "model": "A clar_tf run's model_dir or a clar_tf.export folder.",
     "out": "Folder for the .npz files.",
     "hop_ms": "Milliseconds between windows (default: half a clip).",

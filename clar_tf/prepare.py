@@ -58,13 +58,15 @@ class PrepareArgs:
 
     def __post_init__(self):
         checks.check_choice("dataset", self.dataset, datasets.NAMES)
+        checks.check_clip_length(self.clip_length)
 
 
 HELP = {
     "dataset": "Dataset to prepare.",
     "data_dir": "Where prepared datasets live.",
     "manual_dir": "The published layout to prepare from.",
-    "clip_length": "Samples per clip (required for folder).",
+    "clip_length": (f"Samples per clip at 16 kHz (required for folder), at most "
+                    f"{checks.MAX_CLIP_LENGTH} (10 minutes)."),
     "unlabeled": "folder only: read all audio files, label -1.",
     "skip_bad_files": "Skip unreadable/empty/truncated files.",
 }

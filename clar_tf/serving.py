@@ -5,6 +5,14 @@ pads/clips and runs the model (outputs in `clar_tf.export`'s docstring), `serve_
 (the same model on every window of a long clip, as `clar_tf.embed` cuts them) and
 `metadata()`: the SavedModel's endpoints (`clar_tf.export`); the TFLite export
 (`clar_tf.tflite_export`) writes the same metadata beside its file.
+
+Both audio endpoints check their input in the graph, in this order, each failing with an
+InvalidArgument error that names `audio`: rank ("audio must be a [batch, samples] tensor
+... (rank 2)", with the shape received), samples ("audio has no samples"), values ("audio
+must hold finite samples"); `serve_frames` then its size: at most `MAX_WINDOWS` windows
+per request (clips × windows per clip), else "serve_frames runs at most <MAX_WINDOWS>
+windows per request ...: send fewer or shorter clips". The dtype is the signature's
+(float32).
 """
 import tensorflow as tf
 
@@ -13,9 +21,32 @@ from clar_tf.audio import io as audio_io
 # The error of an embedding that is not finite (`clar_tf.embed` recognises it).
 OVERFLOW = ("audio samples too large: the embedding is not finite (samples are expected "
             "in [-1, 1]; beyond about 1e17 the frontend's power spectrum overflows)")
+# The most windows `serve_frames` runs in one request, all of them one batch: clips ×
+# windows per clip (with 1 s clips a 10 s recording has 19 windows, so 53 such
+# recordings). About 3 GB with the default model: 2.8 MB a window measured on CPU, what
+# `serving_default` needs for a batch of as many 1 s clips.
+MAX_WINDOWS = 1024
 
 
-def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
+def _passed(ok, audio, *message):
+    """`audio` [batch, samples] when the scalar `ok` holds; otherwise an InvalidArgument
+    error of `message` (strings and tensors), and the ops after this get an empty batch.
+
+    The ops after get `audio` through a `tf.cond` on `ok`, not merely after the assertion:
+    with a control dependency alone, TF's graph optimizer (Grappler) let shape arithmetic
+    run first, and a slice or pad failed with an error of its own ("slice index 1 of
+    dimension 0 out of bounds" for a [16000] input of `serve_frames`); work of a refused
+    size could start too.
+    """
+    check = tf.debugging.Assert(ok, list(message), summarize=8)
+    with tf.control_dependencies([check]):
+        audio = tf.cond(ok, lambda: tf.identity(audio), lambda: tf.zeros([0, 1], audio.dtype))
+    audio.set_shape([None, None])
+    return audio
+
+
+def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE,
+                      max_windows=MAX_WINDOWS):
     """The three endpoint functions around `inference`.
 
     Args:
@@ -23,6 +54,8 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
         run's `inference.keras`).
       labels: class names in label order; used only when `inference` has logits.
       sample_rate: the rate the model was trained at (Hz).
+      max_windows: the most windows `serve_frames` runs per request (clips × windows
+        per clip); more are refused with an InvalidArgument error.
 
     Returns:
       `(serve, serve_frames, metadata)`: `serve(audio)`: float32 [B, any] → the
@@ -43,14 +76,17 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
 
     def checked(audio):
         # Rank first (see `clar_tf.export`'s docstring), then samples, then values.
-        check = tf.debugging.assert_rank(audio, 2, message="audio must be a [batch, "
-                                         "samples] tensor of 16 kHz samples")
-        with tf.control_dependencies([check]):
-            check = tf.debugging.assert_positive(
-                tf.shape(audio)[1], message="audio has no samples: each clip needs >= 1")
-        with tf.control_dependencies([check]):
-            return tf.debugging.assert_all_finite(
-                audio, "audio must hold finite samples, found NaN or inf")
+        audio = _passed(tf.equal(tf.rank(audio), 2), audio,
+                        f"audio must be a [batch, samples] tensor of {sample_rate / 1000:g} "
+                        "kHz samples (rank 2); received shape", tf.shape(audio))
+        audio = _passed(tf.shape(audio)[1] > 0, audio,
+                        "audio has no samples: each clip needs >= 1")
+        return tf.debugging.assert_all_finite(
+            audio, "audio must hold finite samples, found NaN or inf")
+
+    def windows_of(length):
+        """How many windows `serve_frames` cuts from clips of `length` samples."""
+        return 1 + (tf.maximum(0, length - clip_length) + hop - 1) // hop
 
     def run(clips):
         """The model's float32 outputs on clips [N, clip_length] (N >= 0)."""
@@ -80,7 +116,14 @@ def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE):
     def serve_frames(audio):
         audio = checked(audio)
         batch, length = tf.shape(audio)[0], tf.shape(audio)[1]
-        windows = 1 + (tf.maximum(0, length - clip_length) + hop - 1) // hop
+        total = tf.cast(batch, tf.int64) * tf.cast(windows_of(length), tf.int64)
+        audio = _passed(
+            total <= max_windows, audio,
+            f"serve_frames runs at most {max_windows} windows per request (clips × "
+            f"windows per clip, one window every {hop} samples): send fewer or shorter "
+            "clips; received", batch, "clips of", length, "samples:", total, "windows")
+        batch, length = tf.shape(audio)[0], tf.shape(audio)[1]
+        windows = windows_of(length)
         padded = tf.pad(audio, [[0, 0], [0, (windows - 1) * hop + clip_length - length]])
         frames = tf.signal.frame(padded, clip_length, hop)  # [B, T, clip_length]
         out = run(tf.reshape(frames, [-1, clip_length]))

@@ -1,7 +1,11 @@
-"""Every CLI's arguments: a frozen dataclass ↔ its absl flags (`clar_tf.cli`), and the
-nested smoke flag file."""
+"""Every CLI's arguments: a frozen dataclass ↔ its absl flags (`clar_tf.cli`), its
+`--help`, and the nested smoke flag file."""
 import dataclasses
+import importlib
 import os
+import re
+import sys
+import types
 
 import pytest
 
@@ -111,18 +115,63 @@ MAIN_ARGS = {
 }
 
 
+def _main_args_class(module, namespace):
+    """`module`'s args class (`MAIN_ARGS`) in `namespace`, its `__main__`'s or the module."""
+    name, *attributes = MAIN_ARGS[module].split(".")
+    cls = namespace[name] if isinstance(namespace, dict) else getattr(namespace, name)
+    for attribute in attributes:
+        cls = getattr(cls, attribute)
+    return cls
+
+
+def _positional(module):
+    return "files" if module == "clar_tf.embed" else None
+
+
 # runpy warns that the module was imported before it runs as __main__ (the test does so).
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
 @pytest.mark.parametrize("module", sorted(MAIN_ARGS))
 def test_main_defines_exactly_the_dataclass_fields_as_listed_flags(module, monkeypatch):
     namespace, defaults, listed, _ = cli_testing.script_flags(module, monkeypatch)
-    name, *attributes = MAIN_ARGS[module].split(".")
-    cls = namespace[name]
-    for attribute in attributes:
-        cls = getattr(cls, attribute)
-    positional = "files" if module == "clar_tf.embed" else None
-    assert defaults == cli_testing.field_defaults(cls, positional)
+    cls = _main_args_class(module, namespace)
+    assert defaults == cli_testing.field_defaults(cls, _positional(module))
     assert set(defaults) <= listed  # what `--help` shows
+
+
+def _lists_the_flags(text, cls, positional=None):
+    return all(re.search(rf"^  --(\[no\])?{f.name}:", text, re.M)
+               for f in cli.flag_fields(cls, positional))
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+@pytest.mark.parametrize("module", sorted(MAIN_ARGS))
+def test_help_exits_0_after_listing_the_flags(module, monkeypatch, capsys):
+    status, out = cli_testing.script_exit_and_output(module, ["--help"], monkeypatch, capsys)
+    assert status == 0  # absl's own --help exits 1
+    assert out.startswith(f"USAGE: python -m {module} [flags]")
+    cls = _main_args_class(module, importlib.import_module(module))
+    assert _lists_the_flags(out, cls, _positional(module)), out
+    assert "--helpfull" in out and "--verbosity" not in out  # absl's flags: --helpfull
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+def test_helpfull_exits_0_listing_every_flag(monkeypatch, capsys):
+    status, out = cli_testing.script_exit_and_output("clar_tf.export", ["--helpfull"],
+                                                     monkeypatch, capsys)
+    assert status == 0
+    assert _lists_the_flags(out, export.ExportArgs) and "  -v,--verbosity:" in out
+
+
+def test_console_script_help_names_the_positional_arguments(monkeypatch, capsys):
+    # As `clar-embed --help`: `__main__` is the console script, without a docstring.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    status, out = cli_testing.exit_and_output(embed.cli_main, ["clar-embed", "--help"],
+                                              monkeypatch, capsys)
+    assert status == 0
+    assert out.startswith("USAGE: clar-embed [flags] FILES...\n  FILES...: Audio files and "
+                          "folders to embed")
+    assert _lists_the_flags(out, embed.EmbedArgs, "files")
+    assert cli.usage() == "USAGE: clar-embed [flags]"  # no positional arguments: none shown
 
 
 def test_drivers_default_out_is_their_own():

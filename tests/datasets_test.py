@@ -273,6 +273,73 @@ def test_bad_arguments_name_the_flag(tmp_path):
         datasets.info("folder", data_dir=tmp_path, manual_dir=tmp_path)
 
 
+def _classes(root):
+    """cats/a.wav (level 1), dogs/b.wav (level 2), and outside/o.wav (level 3) beside root."""
+    _write_level(root / "cats" / "a.wav", STEP, 800)
+    _write_level(root / "dogs" / "b.wav", 2 * STEP, 800)
+    _write_level(root.parent / "outside" / "o.wav", 3 * STEP, 800)
+
+
+@pytest.mark.parametrize("link, target, message", [
+    ("up", "..", "leads outside --manual_dir"),  # a class of the files beside the corpus
+    ("loop", ".", "are the same folder"),  # a class of every other class's files
+    ("cats/up", "..", "are the same folder"),  # found below a class folder
+    ("cats/loop", ".", "are the same folder"),
+    ("cats/ext", "../../outside", "leads outside --manual_dir"),
+    ("cats/o.wav", "../../outside/o.wav", "leads outside --manual_dir"),
+    ("cats/b.wav", "../dogs/b.wav", "are the same file"),  # one clip, two labels
+    ("kittens", "cats", "are the same folder"),
+])
+def test_folder_refuses_symlinks_out_of_manual_dir_or_read_twice(tmp_path, link, target,
+                                                                 message):
+    root = tmp_path / "mine"
+    _classes(root)
+    os.symlink(target, root / link)
+    with pytest.raises(ValueError, match=message) as err:
+        datasets.info("folder", data_dir=tmp_path / "data", manual_dir=root,
+                      clip_length=800)
+    assert repr(str(root / link)) in str(err.value)
+    assert "\n" not in str(err.value)
+    prepared = tmp_path / "data" / "clar_folder"
+    assert not prepared.exists() or not any(prepared.rglob("*.tfrecord*"))
+
+
+def test_folder_follows_symlinks_that_stay_inside_manual_dir(tmp_path):
+    real = tmp_path / "real"
+    _classes(real)
+    _write_level(real / ".store" / "blob.wav", 4 * STEP, 800)  # git-annex style object
+    os.symlink("../.store/blob.wav", real / "dogs" / "annexed.wav")
+    (tmp_path / "linked").symlink_to(real)  # --manual_dir itself may be a symlink
+    kwargs = dict(data_dir=tmp_path / "data", manual_dir=tmp_path / "linked",
+                  clip_length=800)
+    info = datasets.info("folder", **kwargs)
+    assert info.class_names == ("cats", "dogs") and info.splits == {"train": 3}
+    got = sorted((lv, label) for lv, label, _ in _levels(
+        datasets.load("folder", "train", **kwargs)))
+    assert got == [(1, 0), (2, 1), (4, 1)]
+
+
+def test_clip_length_has_a_documented_upper_bound(tmp_path):
+    from clar_tf import checks, config, prepare
+    bound = checks.MAX_CLIP_LENGTH
+    assert bound == 10 * 60 * 16000
+    too_long = rf"`clip_length` must be an int in \[1, {bound}\].*Received: clip_length="
+    assert config.Config(model_dir="m", dataset="folder", clip_length=bound).clip_length == bound
+    for value in (bound + 1, 10 ** 9):
+        with pytest.raises(ValueError, match=too_long + str(value)):
+            config.Config(model_dir="m", dataset="folder", clip_length=value)
+        with pytest.raises(ValueError, match=too_long + str(value)):
+            prepare.PrepareArgs(dataset="folder", data_dir="d", clip_length=value)
+        _write_level(tmp_path / "mine" / "cats" / "a.wav", STEP, 800)
+        with pytest.raises(ValueError, match=too_long + str(value)):
+            datasets.info("folder", data_dir=tmp_path / "data",
+                          manual_dir=tmp_path / "mine", clip_length=value)
+    with pytest.raises(ValueError, match=r"`clip_length` must be .*clip_length=0"):
+        config.Config(model_dir="m", clip_length=0)
+    assert str(bound) in config.HELP["clip_length"] and str(bound) in prepare.HELP["clip_length"]
+    assert not (tmp_path / "data").exists()
+
+
 def _toy(labels):
     n = len(labels)
     return tf.data.Dataset.from_tensor_slices(

@@ -1,5 +1,6 @@
 """The TF Serving SavedModel: loaded in a fresh process, through saved_model_cli, the CLI."""
 import os
+import re
 import subprocess
 import sys
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clar_tf import demo_data, export, train
+from clar_tf import demo_data, export, serving, train
+from clar_tf.models import loading
 from testing import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,23 +57,37 @@ def _padded(audio):
     return out
 
 
-def test_smoke_size_export_round_trip_serves_what_the_keras_model_computes(tmp_path):
-    # No training: a tiny 2D CLAR model's initial weights, saved as a run saves them.
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory):
+    """No training: a tiny 2D CLAR model's initial weights, saved as a run saves them, and
+    its export (version 7). Returns (model_dir, the serving folder, the version folder)."""
     from types import SimpleNamespace
 
     from clar_tf import config as config_lib
     from clar_tf.models import factory
+    root = tmp_path_factory.mktemp("untrained")
     keras.utils.set_random_seed(0)
-    config = config_lib.Config(**{**config_lib.TINY, "model_dir": str(tmp_path / "run"),
+    config = config_lib.Config(**{**config_lib.TINY, "model_dir": str(root / "run"),
                                   "method": "clar"})
     model = factory.build_model(config, 3, CLIP)
     os.makedirs(config.model_dir)
     export.save_inference_model(model, SimpleNamespace(class_names=("a", "b", "c")),
                                 config.model_dir)
-    path = export.export_saved_model(config.model_dir, str(tmp_path / "serving"), version=7)
-    assert path == str(tmp_path / "serving" / "7")
-    serve = tf.saved_model.load(path).signatures["serving_default"]
-    inference = keras.saving.load_model(os.path.join(config.model_dir, "inference.keras"))
+    path = export.export_saved_model(config.model_dir, str(root / "serving"), version=7)
+    return config.model_dir, str(root / "serving"), path
+
+
+@pytest.fixture(scope="module")
+def untrained_signatures(untrained):
+    return tf.saved_model.load(untrained[2]).signatures
+
+
+def test_smoke_size_export_round_trip_serves_what_the_keras_model_computes(
+        untrained, untrained_signatures):
+    model_dir, serving_dir, path = untrained
+    assert path == os.path.join(serving_dir, "7")
+    serve = untrained_signatures["serving_default"]
+    inference = keras.saving.load_model(os.path.join(model_dir, "inference.keras"))
     audio = 0.1 * np.random.default_rng(0).standard_normal((2, 20000), dtype=np.float32)
     got = serve(audio=tf.constant(audio))
     want = {k: np.asarray(v) for k, v in inference(_padded(audio)).items()}
@@ -80,6 +96,49 @@ def test_smoke_size_export_round_trip_serves_what_the_keras_model_computes(tmp_p
     best = [("a", "b", "c")[i] for i in want["logits"].argmax(1)]
     assert [c.decode() for c in got["classes"].numpy()] == best
     assert got["samples_used"].numpy().tolist() == [CLIP, CLIP]
+
+
+@pytest.mark.parametrize("signature", ["serving_default", "serve_frames"])
+@pytest.mark.parametrize("shape", [[16000], [1, 1, 16000], []])
+def test_audio_that_is_not_batch_by_samples_is_refused_naming_it(
+        untrained_signatures, signature, shape):
+    # Checked before anything else runs (serve_frames failed first in a slice or pad).
+    received = re.escape(f"received shape] [{' '.join(map(str, shape))}]")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"audio must be a \[batch, samples\] tensor of 16 kHz samples "
+                             rf"\(rank 2\); {received}"):
+        untrained_signatures[signature](audio=tf.zeros(shape))
+
+
+@pytest.mark.parametrize("signature", ["serving_default", "serve_frames"])
+def test_another_dtype_and_clips_of_no_samples_are_refused(untrained_signatures, signature):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float"):
+        untrained_signatures[signature](audio=tf.zeros([2, 12000], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio has no samples"):
+        untrained_signatures[signature](audio=tf.zeros([2, 0]))
+
+
+def test_serve_frames_refuses_more_windows_than_its_cap(untrained_signatures):
+    # One window per clip of a sample: nothing but the check is heavy.
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"serve_frames runs at most {serving.MAX_WINDOWS} windows per "
+                             r"request .*: send fewer or shorter clips; received\] "
+                             rf"\[{serving.MAX_WINDOWS + 1}\] \[clips of\] \[1\]"):
+        untrained_signatures["serve_frames"](audio=tf.zeros([serving.MAX_WINDOWS + 1, 1]))
+
+
+def test_serve_frames_cap_counts_clips_times_windows(untrained):
+    inference = loading.load_model(os.path.join(untrained[0], "inference.keras"))
+    _, serve_frames, _ = serving.serving_functions(inference, ("a", "b", "c"),
+                                                   max_windows=6)
+    serve_frames = tf.function(serve_frames, autograph=False,
+                               input_signature=[tf.TensorSpec(None, tf.float32)])
+    # 2 clips × 3 windows (0, 8000, 16000) = 6: served.
+    assert serve_frames(tf.zeros([2, 32000]))["frame_embedding"].shape == (2, 3, 64)
+    for shape, windows in (([2, 32001], 8), ([7, 1], 7)):
+        refused = rf"at most 6 windows per request .* \[{windows}\] \[windows\]"
+        with pytest.raises(tf.errors.InvalidArgumentError, match=refused):
+            serve_frames(tf.zeros(shape))
 
 
 @pytest.mark.slow
@@ -156,12 +215,13 @@ def test_saved_model_cli_show_and_run(runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_wrong_rank_and_dtype_fail_clearly(runs):
-    serve = tf.saved_model.load(runs["supervised"][1]).signatures["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, samples\]"):
-        serve(audio=tf.zeros([12000]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, samples\]"):
-        serve(audio=tf.zeros([1, 2, 12000]))
+@pytest.mark.parametrize("signature", ["serving_default", "serve_frames"])
+def test_wrong_rank_and_dtype_fail_clearly(runs, signature):
+    serve = tf.saved_model.load(runs["supervised"][1]).signatures[signature]
+    for shape in ([12000], [1, 2, 12000]):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"audio must be a \[batch, samples\]"):
+            serve(audio=tf.zeros(shape))
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float"):
         serve(audio=tf.zeros([2, 12000], tf.int32))
 

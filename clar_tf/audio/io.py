@@ -105,11 +105,17 @@ AUDIO_EXTENSIONS = frozenset(
     {".aif", ".oga", ".opus"})
 
 
+def is_audio_name(name):
+    """Whether a file named `name` is listed as audio: not hidden, an audio extension."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
+
+
 def audio_files(folder):
-    """Sorted paths of the audio files under `folder`, recursively, hidden ones skipped."""
+    """Sorted paths of the audio files under `folder`, recursively, hidden ones skipped
+    (symlinked folders below `folder` are not entered; the folder dataset has its own
+    listing, `clar_tf.datasets.folder`, which checks where every symlink leads)."""
     found = []
     for parent, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [os.path.join(parent, f) for f in files if not f.startswith(".")
-                  and os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS]
+        found += [os.path.join(parent, f) for f in files if is_audio_name(f)]
     return sorted(found)
