@@ -68,15 +68,9 @@ def test_other_metric_and_unknown_metric(tmp_path):
         linear_evaluator.evaluate_run(run.uri, 0.5, metric="top5")
 
 
-@pytest.mark.parametrize("blessed", [True, False])
-def test_standard_pusher_respects_blessing(tmp_path, blessed):
-    model = artifact(_A.Model, tmp_path / "model")
-    serving = os.path.join(model.uri, "Format-Serving")
-    os.makedirs(os.path.join(serving, "variables"))
-    with open(os.path.join(serving, "saved_model.pb"), "wb") as f:
-        f.write(b"stand-in")
-    _, _, blessing = _evaluate(tmp_path, _model_run(tmp_path, 0.7),
-                               0.5 if blessed else 0.9, model=model)
+def _push(tmp_path, model, blessing, blessed):
+    """Runs the standard Pusher on `model` with `blessing` into tmp_path/serving; checks it
+    pushed exactly when `blessed`; returns the pushed version folders."""
     pushed = artifact(_A.PushedModel, tmp_path / "pushed")
     destination = tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
         base_directory=str(tmp_path / "serving")))
@@ -86,6 +80,19 @@ def test_standard_pusher_respects_blessing(tmp_path, blessed):
     assert pushed.get_int_custom_property("pushed") == int(blessed)
     versions = os.listdir(tmp_path / "serving") if (tmp_path / "serving").exists() else []
     assert len(versions) == int(blessed)
+    return versions
+
+
+@pytest.mark.parametrize("blessed", [True, False])
+def test_standard_pusher_respects_blessing(tmp_path, blessed):
+    model = artifact(_A.Model, tmp_path / "model")
+    serving = os.path.join(model.uri, "Format-Serving")
+    os.makedirs(os.path.join(serving, "variables"))
+    with open(os.path.join(serving, "saved_model.pb"), "wb") as f:
+        f.write(b"stand-in")
+    _, _, blessing = _evaluate(tmp_path, _model_run(tmp_path, 0.7),
+                               0.5 if blessed else 0.9, model=model)
+    versions = _push(tmp_path, model, blessing, blessed)
     if blessed:
         assert os.path.exists(tmp_path / "serving" / versions[0] / "saved_model.pb")
 
@@ -110,15 +117,7 @@ def test_the_trained_model_is_pushed_only_above_the_threshold(tmp_path, trained,
     run = artifact(_A.ModelRun, fn_args.model_run_dir)
     _, _, blessing = _evaluate(tmp_path, run, result["top1"] + margin, model=model)
     assert blessing.get_int_custom_property("blessed") == int(blessed)
-    pushed = artifact(_A.PushedModel, tmp_path / "pushed")
-    destination = tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-        base_directory=str(tmp_path / "serving")))
-    pusher_executor.Executor().Do(
-        {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
-        {"push_destination": proto_utils.proto_to_json(destination)})
-    assert pushed.get_int_custom_property("pushed") == int(blessed)
-    versions = os.listdir(tmp_path / "serving") if (tmp_path / "serving").exists() else []
-    assert len(versions) == int(blessed)
+    versions = _push(tmp_path, model, blessing, blessed)
     if blessed:
         import tensorflow as tf
         served = tf.saved_model.load(str(tmp_path / "serving" / versions[0]))
