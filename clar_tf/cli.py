@@ -86,8 +86,8 @@ def define_flags(cls, help, choices=None, flag_values=None, required=None, posit
 
 def from_flags(cls, flag_values, positional=None, **values):
     """Builds the frozen `cls` from parsed flags (and `values` of the fields that are not
-    flags); a non-finite float (`checks.check_finite_fields`) or a `ValueError` of its `__post_init__`
-    exits with "Flag error: ..." naming the flag."""
+    flags); a non-finite float (`checks.check_finite_fields`) or a `ValueError` of its
+    `__post_init__` exits with "Flag error: ..." naming the flag."""
     values.update({f.name: flag_values[f.name].value for f in flag_fields(cls, positional)})
     try:
         checks.check_finite_fields(cls, values)
@@ -195,7 +195,7 @@ def _help_flags(usage_text):
             self.full = full
 
         def parse(self, argument):
-            if self._parse(argument):
+            if self.parser.parse(argument):
                 doc = sys.modules["__main__"].__doc__  # absl prints it too
                 flag_help = flags.FLAGS.get_help() if self.full else (
                     flags.FLAGS.main_module_help())

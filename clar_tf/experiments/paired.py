@@ -31,7 +31,6 @@ results/table2 results/fig5 results/table2_ceweight results/table2_long results/
 results/table2_variants`.
 """
 import collections
-import csv
 import dataclasses
 import math
 import os
@@ -39,6 +38,8 @@ import re
 
 import numpy as np
 from scipy import stats
+
+from clar_tf.experiments import tables
 
 VERDICTS = ("reproduced", "opposite", "not distinguishable")
 
@@ -145,14 +146,6 @@ def _row(result, paper_a, paper_b, direction, **keys):
             "diffs": " ".join(f"{d:+.2f}" for d in result.diffs)}
 
 
-def _write(path, fields, rows):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 def _points(rows, *keys):
     """{tuple of `keys` values: {seed: top-1 × 100}}; a repeated seed is an error."""
     by = collections.defaultdict(dict)
@@ -163,11 +156,6 @@ def _points(rows, *keys):
             raise ValueError(f"seed {seed} twice for {dict(zip(keys, key))}")
         by[key][seed] = 100 * float(row["top1"])
     return by
-
-
-def _read(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def table2_rows(rows, paper):
@@ -235,19 +223,19 @@ def variant_rows(rows, paper):
 def write_table2(table2_csv, paper, out=None):
     """Writes `out` (default: paired.csv next to `table2_csv`); returns its path."""
     out = out or os.path.join(os.path.dirname(table2_csv), "paired.csv")
-    return _write(out, FIELDS, table2_rows(_read(table2_csv), paper))
+    return tables.write_csv(out, FIELDS, table2_rows(tables.read_csv(table2_csv), paper))
 
 
 def write_fig5(fig5_csv, paper, out=None):
     """Writes `out` (default: paired.csv next to `fig5_csv`); returns its path."""
     out = out or os.path.join(os.path.dirname(fig5_csv), "paired.csv")
-    return _write(out, ("epoch",) + FIELDS, fig5_rows(_read(fig5_csv), paper))
+    return tables.write_csv(out, ("epoch",) + FIELDS, fig5_rows(tables.read_csv(fig5_csv), paper))
 
 
 def write_variants(table_csv, paper, out=None):
     """Writes `out` (default: paired.csv next to a table2_* `table.csv`); returns it."""
     out = out or os.path.join(os.path.dirname(table_csv), "paired.csv")
-    return _write(out, ("epoch",) + FIELDS, variant_rows(_read(table_csv), paper))
+    return tables.write_csv(out, ("epoch",) + FIELDS, variant_rows(tables.read_csv(table_csv), paper))
 
 
 def write_paired(folder, paper):
