@@ -23,8 +23,8 @@ OVERFLOW = ("audio samples too large: the embedding is not finite (samples are e
             "in [-1, 1]; beyond about 1e17 the frontend's power spectrum overflows)")
 # The most windows `serve_frames` runs in one request, all of them one batch: clips ×
 # windows per clip (with 1 s clips a 10 s recording has 19 windows, so 53 such
-# recordings). About 3 GB with the default model: 2.8 MB a window measured on CPU, what
-# `serving_default` needs for a batch of as many 1 s clips.
+# recordings): what `serving_default` needs for a batch of as many 1 s clips (about 3 GB
+# with the default model, from a one-off CPU measurement of 2.8 MB a window; no file).
 MAX_WINDOWS = 1024
 
 
