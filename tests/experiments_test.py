@@ -86,6 +86,40 @@ def test_table2_grid_runs_simclr_once_per_seed():
     assert "clar-2d-FD_TM-lf0.01-s1" in names
 
 
+def test_table2_selection_of_methods_fractions_and_seeds():
+    cells = label_fraction.cells("cpu_small", "OUT", 2, ("clar", "supervised"), (1.0, 0.2),
+                                 first_seed=5)
+    assert [(c.keys["method"], c.keys["labeled_fraction"], c.config.seed) for c in cells] == [
+        (m, f, s) for s in (5, 6) for f in (1.0, 0.2) for m in ("supervised", "clar")]
+    low = label_fraction.cells("cpu_small", "OUT", 1, ("clar", "simclr", "supcon",
+                                                      "supervised"), (0.01,), 7)
+    assert [c.name for c in low] == ["supervised-2d-FD_TM-lf0.01-s7", "supcon-2d-FD_TM-lf0.01-s7",
+                                     "simclr-2d-FD_TM-s7", "clar-2d-FD_TM-lf0.01-s7"]
+    # The same cells as the full grid's, seed for seed (same names, same configs).
+    full = {c.name: c.config for c in label_fraction.cells("cpu_small", "OUT", 8)}
+    assert all(full[c.name] == c.config for c in cells + low)
+    for bad, match in (({"methods": ("clar", "byol")}, "methods must be some of"),
+                       ({"fractions": (0.5,)}, "fractions must be some of"),
+                       ({"methods": ()}, "methods must be some of")):
+        with pytest.raises(ValueError, match=match):
+            label_fraction.cells("cpu_small", "OUT", 1, **bad)
+    args = label_fraction.Args(methods=("clar",), fractions=(0.01,), first_seed=5)
+    assert (args.out, args.seeds) == ("results/table2", 1)
+    with pytest.raises(ValueError, match="first_seed must be >= 0"):
+        label_fraction.Args(first_seed=-1)
+
+
+def test_table2_selection_merges_into_the_existing_rows():
+    row = lambda m, f, s, v: dict(method=m, encoder="2d", labeled_fraction=f, seed=s,  # noqa
+                                  top1=v)
+    old = [row("clar", "1.0", "0", 0.9), row("clar", "1.0", "1", 0.8),
+           row("simclr", "1.0", "0", 0.7)]
+    new = [row("clar", 1.0, 1, 0.85), row("clar", 1.0, 5, 0.95)]
+    assert label_fraction.merge(old, new) == [old[0], new[0], old[2], new[1]]
+    assert label_fraction.seeds_note(old) == "1-2 seeds per cell"
+    assert label_fraction.seeds_note(old[:1] + old[2:]) == "1 seed"
+
+
 def test_matrix_and_table1_grids():
     cells = augmentation_matrix.cells("cpu_small", "OUT", seeds=1)
     assert len(cells) == 2 * 36

@@ -144,7 +144,9 @@ def test_table2_paired_csv_equals_scipy_from_table2_csv(tmp_path):
     assert [(r["fraction"], r["a"], r["b"]) for r in written] == expected  # the 16
     for row in written:
         f = float(row["fraction"])
-        _check_row(row, points[(row["a"], f)], points[(row["b"], f)],
+        a, b = points[(row["a"], f)], points[(row["b"], f)]
+        common = set(a) & set(b)  # cells given extra seeds pair on the seeds both have
+        _check_row(row, {s: a[s] for s in common}, {s: b[s] for s in common},
                    label_fraction.PAPER[row["a"]][f], label_fraction.PAPER[row["b"]][f])
     assert set(paired.FIELDS) >= {"fraction", "a", "b", "n", "mean", "t_lo", "t_hi",
                                   "boot_lo", "boot_hi", "wins", "verdict", "paper_a",
@@ -152,6 +154,22 @@ def test_table2_paired_csv_equals_scipy_from_table2_csv(tmp_path):
     with open(os.path.join(REPO, "results", "table2", "paired.csv")) as committed, \
             open(tmp_path / "paired.csv") as fresh:
         assert committed.read() == fresh.read()  # the committed file is the writer's
+
+
+def test_table2_rows_pair_cells_with_extra_seeds_on_the_common_seeds():
+    # CLAR has seeds 0-3 at 1 %, cross-entropy 0-2 and 7, SupCon only seed 0.
+    rows = [dict(method=m, labeled_fraction="0.01", seed=str(s), top1=v)
+            for m, values in (("clar", {0: 0.5, 1: 0.6, 2: 0.7, 3: 0.9}),
+                              ("supervised", {0: 0.4, 1: 0.3, 2: 0.6, 7: 0.1}),
+                              ("supcon", {0: 0.2}))
+            for s, v in values.items()]
+    got = {(r["a"], r["b"]): r for r in paired.table2_rows(rows, label_fraction.PAPER)}
+    assert set(got) == {("clar", "supervised"), ("clar", "supcon"), ("supcon", "supervised")}
+    assert got[("clar", "supervised")]["seeds"] == "0 1 2"
+    assert got[("clar", "supervised")]["diffs"] == "+10.00 +30.00 +10.00"
+    _check_row(got[("clar", "supervised")], {0: 50, 1: 60, 2: 70}, {0: 40, 1: 30, 2: 60})
+    assert got[("clar", "supcon")]["seeds"] == "0" and got[("clar", "supcon")]["n"] == 1
+    assert got[("clar", "supcon")]["verdict"] == "not distinguishable"
 
 
 def test_fig5_and_variant_rows_against_scipy():

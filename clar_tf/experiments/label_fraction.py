@@ -13,9 +13,20 @@ every run also records its Fig. 5 learning curve (`linear_eval.csv`), which
 Writes `table2.csv` (method, encoder, labeled_fraction, seed, top1; SimCLR's row repeated
 per fraction), `table2.md`, side by side with the paper's numbers, and `paired.csv`: the
 16 seed-by-seed comparisons with intervals and verdicts (`paired.write_table2`).
+
+More seeds for some cells only (the comparisons still undecided), one seed at a time:
+
+    python -m clar_tf.experiments.label_fraction --preset=cpu_small --out=results/table2 \
+        --methods=clar,supervised --fractions=1,0.2 --first_seed=5 --seeds=1
+
+A selection (`--methods`, `--fractions` or `--first_seed`) adds its rows to the existing
+`table2.csv` (a row of the same method, fraction and seed is replaced) instead of
+rewriting it; `paired.csv` then pairs each comparison on the seeds both methods have.
 """
 import collections
+import dataclasses
 import os
+from typing import Optional
 
 from clar_tf import method_registry
 from clar_tf.experiments import cli, paired, presets, runner, tables
@@ -31,23 +42,58 @@ PAPER = {
     "clar": {1.0: 96.1, 0.2: 90.5, 0.1: 89.1, 0.01: 77.9},
 }
 
-# The flags: `python -m clar_tf.experiments.label_fraction --help`.
-Args = cli.args_class("results/table2")
+
+@dataclasses.dataclass(frozen=True)
+class Args(cli.args_class("results/table2")):
+    """The flags: `python -m clar_tf.experiments.label_fraction --help`."""
+
+    methods: Optional[tuple[str, ...]] = None
+    fractions: Optional[tuple[float, ...]] = None
+    first_seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        select(presets.get_preset(self.preset).grid(EXPERIMENT), self.methods,
+               self.fractions)
+        if self.first_seed < 0:
+            raise ValueError(f"first_seed must be >= 0. Received: first_seed={self.first_seed}")
 
 
-def cells(preset, out, seeds, **data):
-    """One cell per (fraction, method, seed), a method without labels (SimCLR) once per
+HELP = {**cli.HELP,
+        "seeds": "Seeds per cell (first_seed .. first_seed+N-1); tables show mean ± std.",
+        "methods": "Only these methods of the preset's grid (default: all).",
+        "fractions": "Only these label fractions of the preset's grid (default: all).",
+        "first_seed": "The first seed (default 0): --first_seed=5 --seeds=1 runs seed 5."}
+
+
+def select(grid, methods=None, fractions=None):
+    """(methods, fractions) of `grid` kept by a selection (None: all), in the grid's
+    order. Raises ValueError naming a method or fraction the grid does not have."""
+    for name, chosen, allowed in (("methods", methods, grid["methods"]),
+                                  ("fractions", fractions, grid["fractions"])):
+        unknown = [c for c in chosen or () if c not in allowed]
+        if unknown or (chosen is not None and not chosen):
+            raise ValueError(f"{name} must be some of {', '.join(map(str, allowed))}. "
+                             f"Received: {name}={','.join(map(str, chosen))}")
+    return (tuple(m for m in grid["methods"] if methods is None or m in methods),
+            tuple(f for f in grid["fractions"] if fractions is None or f in fractions))
+
+
+def cells(preset, out, seeds, methods=None, fractions=None, first_seed=0, **data):
+    """One cell per (fraction, method, seed) of the selection (`select`; seeds
+    `first_seed` .. `first_seed + seeds - 1`), a method without labels (SimCLR) once per
     seed; by fraction first."""
     preset = presets.get_preset(preset)
     grid = preset.grid(EXPERIMENT)
     kwargs = {**preset.config_kwargs(EXPERIMENT, **data), "encoder": grid["encoder"],
               "augment": grid["augment"]}
+    methods, fractions = select(grid, methods, fractions)
     result = []
-    for seed in runner.seeds_range(seeds):
-        for fraction in grid["fractions"]:
-            for method in grid["methods"]:
+    for seed in (first_seed + s for s in runner.seeds_range(seeds)):
+        for fraction in fractions:
+            for method in methods:
                 if not method_registry.get(method).needs_labels:
-                    if fraction != grid["fractions"][0]:
+                    if fraction != fractions[0]:
                         continue
                     name = runner.cell_name(method, grid["encoder"], grid["augment"],
                                             f"s{seed}")
@@ -117,18 +163,40 @@ def markdown(rows, dataset="this run", note=""):
     return text + tables.markdown_table(header, table)
 
 
+def merge(old, new):
+    """`old` rows with those of `new` added; a row of `new` replaces the `old` row of the
+    same method, labeled fraction and seed (in its place)."""
+    key = lambda r: (r["method"], float(r["labeled_fraction"]), int(r["seed"]))  # noqa: E731
+    replace = {key(r): r for r in new}
+    rows = [replace.pop(key(r), r) for r in old]
+    return rows + [r for r in new if key(r) in replace]
+
+
+def seeds_note(rows):
+    """"5 seeds", or "5-12 seeds per cell" when cells have different numbers of seeds."""
+    counts = collections.Counter((r["method"], float(r["labeled_fraction"])) for r in rows)
+    lo, hi = min(counts.values()), max(counts.values())
+    return f"{lo} seed{'s' if lo > 1 else ''}" if lo == hi else f"{lo}-{hi} seeds per cell"
+
+
 def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_dir=None,
-        data_dir=None, log=print):
-    """Trains (or reads back) the grid; writes `table2.csv`, `table2.md`, `paired.csv`."""
+        data_dir=None, methods=None, fractions=None, first_seed=0, log=print):
+    """Trains (or reads back) the grid, or its selection (`cells`); writes `table2.csv`
+    (a selection's rows merged into the existing one: `merge`), `table2.md`, `paired.csv`.
+    Returns all the rows of `table2.csv`."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
-    results = runner.run_cells(cells(preset, out, seeds, **data), log=log)
+    results = runner.run_cells(cells(preset, out, seeds, methods, fractions, first_seed,
+                                     **data), log=log)
     p = presets.get_preset(preset)
     rows = table_rows(results, p.grid(EXPERIMENT)["fractions"])
-    csv_path = tables.write_csv(os.path.join(out, "table2.csv"), FIELDS, rows)
+    csv_path = os.path.join(out, "table2.csv")
+    if (methods, fractions, first_seed) != (None, None, 0) and os.path.exists(csv_path):
+        rows = merge(tables.read_csv(csv_path), rows)
+    tables.write_csv(csv_path, FIELDS, rows)
     kwargs = p.config_kwargs(EXPERIMENT, **data)
     grid = p.grid(EXPERIMENT)
     note = (f"Preset `{preset}`: {grid['encoder'].upper()} encoder, {grid['augment']}, "
-            f"{tables.describe(kwargs, runner.seeds_range(seeds))}; mean ± std over seeds "
+            f"{tables.describe(kwargs)}, {seeds_note(rows)}; mean ± std over seeds "
             "when several. Paper: Speech Commands-10, width 1, batch 1024, 1000 epochs.")
     md = tables.write_text(os.path.join(out, "table2.md"),
                            markdown(tables.read_csv(csv_path), kwargs["dataset"], note))
@@ -138,4 +206,4 @@ def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_
 
 
 if __name__ == "__main__":
-    cli.main(Args, run)
+    cli.main(Args, run, HELP)

@@ -161,17 +161,21 @@ def _points(rows, *keys):
 def table2_rows(rows, paper):
     """paired.csv rows of table2.csv rows (method, labeled_fraction, seed, top1), by
     fraction (high first), `TABLE2`'s order; `paper`: {method: {fraction: top-1 %}}
-    (`label_fraction.PAPER`). A comparison whose methods are absent is left out."""
+    (`label_fraction.PAPER`). A comparison whose methods are absent is left out; one
+    is paired on the seeds both methods have at that fraction (cells given extra seeds,
+    `label_fraction --methods/--fractions/--first_seed`, have more than the others)."""
     by = _points(rows, "method", "labeled_fraction")
     result = []
     for fraction in sorted({float(f) for _, f in by}, reverse=True):
         got = {m: v for (m, f), v in by.items() if float(f) == fraction}
         for a, b in TABLE2:
-            if a in got and b in got:
+            common = set(got.get(a, ())) & set(got.get(b, ()))
+            if common:
                 pa, pb = paper[a][fraction], paper[b][fraction]
                 direction = 1 if pa > pb else -1
-                result.append(_row(paired(got[a], got[b], direction), pa, pb, direction,
-                                   fraction=f"{fraction:g}", a=a, b=b))
+                result.append(_row(paired({s: got[a][s] for s in common},
+                                          {s: got[b][s] for s in common}, direction),
+                                   pa, pb, direction, fraction=f"{fraction:g}", a=a, b=b))
     return result
 
 

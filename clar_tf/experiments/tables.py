@@ -64,11 +64,14 @@ def write_text(path, text):
     return path
 
 
-def describe(config_kwargs, seeds):
-    """One line naming the setting of a driver's cells (for Markdown notes)."""
+def describe(config_kwargs, seeds=None):
+    """One line naming the setting of a driver's cells (for Markdown notes), ending in the
+    number of `seeds` unless None."""
     c = config_kwargs
     steps = f", {c['steps_per_epoch']} steps/epoch" if c.get("steps_per_epoch") else ""
-    return (f"dataset {c['dataset']}, ResNet18 width {c['width']:g}, batch {c['batch_size']}, "
+    text = (f"dataset {c['dataset']}, ResNet18 width {c['width']:g}, batch {c['batch_size']}, "
             f"{c['epochs'] if 'epochs' in c else config_lib.Config.epochs} epochs{steps}, "
-            f"{c.get('optimizer', 'lars').upper()} lr {c.get('learning_rate', 1.0):g}, "
-            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+            f"{c.get('optimizer', 'lars').upper()} lr {c.get('learning_rate', 1.0):g}")
+    if seeds is None:
+        return text
+    return f"{text}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
