@@ -1,63 +1,155 @@
-"""AudioExampleGen: a clar_tf dataset, prepared by its TFDS builder, as `Examples`.
+"""AudioExampleGen: a clar_tf dataset's source files as standard TFX `Examples`, on Beam.
 
-TFX's own ExampleGens write `Split-<name>/*.tfrecord.gz` of `tf.Example`s. clar_tf's
-datasets are TFDS builders that decode, resample and pad every clip once
-(`clar_tf.datasets`), so this component prepares the dataset with the same builder
-into the artifact's uri and hands that folder on: **the `Examples` uri is a TFDS
-`data_dir`**, which `clar_tf.datasets.load(name, split, data_dir=examples.uri)` (and the
-Trainer's `run_fn`) reads. The layout inside it is TFDS's:
+    <uri>/Split-<split>/data_tfrecord-NNNNN-of-NNNNN.gz   gzipped TFRecords of tf.Example
+    <uri>/clar_tf_examples.json                           classes, clip length, split sizes
 
-    <uri>/<builder>/<config>/<version>/{dataset_info.json, *.tfrecord-NNNNN-of-NNNNN}
-    <uri>/downloads/manual/spoken_digits/...   (only when spoken_digits is generated)
+one folder per split of the dataset (`train`, `validation`, `test`; `folder`: `train`),
+the layout TFX's own ExampleGens write, so StatisticsGen, SchemaGen and ExampleValidator
+read it, and clar_tf trains on it (`--dataset=examples --manual_dir=<uri>`; the Trainer's
+run_fn does). The features of a clip are `clar_tf.datasets.examples.FEATURES` (audio as
+16-bit PCM values, label, label_name, clip_id, source, sample_rate).
 
-The artifact records what downstream components need, the TFX way:
+The work is one Beam pipeline (the pipeline's `beam_pipeline_args` choose the runner:
+DirectRunner with several workers here, Dataflow, Flink or Spark unchanged): the file list
+of each split (`clar_tf.datasets.source_items`: the layout read as the TFDS builder
+reads it) → decode, mix to mono, resample to 16 kHz, pad or clip and quantise to int16
+(the builder's own `example`, i.e. `clar_tf.audio.io`) → `tf.Example` → `WriteToTFRecord`.
+A bad file (unreadable, empty, truncated) fails the run with its path, unless
+`skip_bad_files` is set: then it is left out and named, in the log, in
+`<uri>/skipped_files.txt` and in the `num_skipped` property, never dropped silently.
 
-* property `split_names`: the dataset's splits, e.g. `["test", "train", "validation"]`
-  (what `artifact_utils.get_split_uris` and the Trainer's train/eval args check);
-* custom properties `file_format` = "tfds", `dataset`, `num_classes`, `clip_length`,
-  `class_names` (JSON list), `num_examples` (JSON {split: count}), `train_split`,
-  `test_split`.
+Artifact properties, the TFX way: `split_names` (e.g. `["test", "train", "validation"]`);
+custom properties `file_format` = "tfrecords_gzip", `payload_format` =
+"FORMAT_TF_EXAMPLE", `dataset`, `num_classes`, `clip_length`, `class_names` (JSON list),
+`num_examples` (JSON {split: count}), `num_skipped`, `train_split`, `test_split`.
 """
 import json
+import os
+import shutil
+import tempfile
 
+import apache_beam as beam
 from tfx import v1 as tfx
+from tfx.components.util import examples_utils
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from clar_tf import datasets, demo_data
+from clar_tf.datasets import examples as examples_format
 
-FILE_FORMAT = "tfds"
+FILE_FORMAT = "tfrecords_gzip"  # the tfx_bsl name of what WriteToTFRecord(.gz) writes
+SKIPPED_FILE = "skipped_files.txt"
+_BAD = "bad"
 
 
-@tfx.dsl.components.component
+class _Encode(beam.DoFn):
+    """(key, path, label) → serialized tf.Example; a skipped bad file → its path on the
+    `bad` output."""
+
+    def __init__(self, builder, class_names):
+        self._builder, self._class_names = builder, class_names
+
+    def process(self, item):
+        examples = self._builder.example(item)
+        if not examples:
+            yield beam.pvalue.TaggedOutput(_BAD, str(item[1]))
+        for key, example in examples:
+            yield examples_format.to_example(key, item[1], example["label"],
+                                             example["audio"], self._class_names)
+
+
+def _write_split(pipeline, split, items, builder, uri, scratch):
+    """Adds one split's branch to `pipeline`: its TFRecords, and its count and skipped
+    files as text in `scratch`."""
+    config = builder.builder_config
+    encoded = (pipeline
+               | f"List{split}" >> beam.Create(items)
+               | f"Shuffle{split}" >> beam.Reshuffle()  # spread the decoding over workers
+               | f"Encode{split}" >> beam.ParDo(_Encode(builder, config.class_names))
+               .with_outputs(_BAD, main="examples"))
+    _ = (encoded.examples
+         | f"Write{split}" >> beam.io.WriteToTFRecord(
+             os.path.join(examples_format.split_dir(uri, split), "data_tfrecord"),
+             file_name_suffix=".gz"))  # .gz: gzip, as TFX's ExampleGens write
+    _ = (encoded.examples
+         | f"Count{split}" >> beam.combiners.Count.Globally()
+         | f"WriteCount{split}" >> beam.io.WriteToText(
+             os.path.join(scratch, f"count-{split}"), shard_name_template=""))
+    _ = (encoded[_BAD]
+         | f"WriteBad{split}" >> beam.io.WriteToText(
+             os.path.join(scratch, f"bad-{split}"), shard_name_template=""))
+
+
+def _read_lines(path):
+    fileio = tfx.dsl.io.fileio
+    if not fileio.exists(path):
+        return []
+    with fileio.open(path) as f:
+        return [line for line in f.read().splitlines() if line]
+
+
+@tfx.dsl.components.component(use_beam=True)
 def AudioExampleGen(
     examples: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Examples],
     dataset: tfx.dsl.components.Parameter[str],
     manual_dir: tfx.dsl.components.Parameter[str] = None,
     clip_length: tfx.dsl.components.Parameter[int] = None,
+    skip_bad_files: tfx.dsl.components.Parameter[bool] = False,
+    beam_pipeline: tfx.dsl.components.BeamComponentParameter[beam.Pipeline] = None,
 ):
-    """Prepares `dataset` (one of clar_tf.datasets.NAMES) into `examples.uri`.
+    """Writes `dataset`'s clips from `manual_dir` as Examples into `examples.uri`.
 
     Args:
-      examples: output; its uri becomes the TFDS data_dir of the prepared dataset.
-      dataset: clar_tf dataset name, e.g. "spoken_digits", "sc10", "nsynth11", "folder".
+      examples: output: Split-<split>/ TFRecords of tf.Example.
+      dataset: a clar_tf dataset with source files (clar_tf.datasets.NAMES but
+        `examples`), e.g. "spoken_digits", "sc10", "nsynth11", "folder".
       manual_dir: the dataset's published layout (see its module in clar_tf.datasets);
-        for spoken_digits it may be empty, and the offline set is generated inside the
-        artifact (needs espeak-ng).
+        for spoken_digits it may be empty: the offline set is then generated in a
+        temporary folder (needs espeak-ng) and removed afterwards.
       clip_length: samples per clip; `folder` only.
+      skip_bad_files: leave out unreadable, empty or truncated files (named in
+        skipped_files.txt and the log) instead of failing.
+      beam_pipeline: the Beam pipeline TFX makes from `beam_pipeline_args`.
     """
-    if dataset not in datasets.NAMES:
-        raise ValueError(f"Unknown dataset. Received: dataset={dataset!r}. Allowed: "
-                         f"{', '.join(datasets.NAMES)}")
-    demo_data.ensure(dataset, examples.uri, manual_dir or None)
-    info = datasets.info(dataset, data_dir=examples.uri, manual_dir=manual_dir or None,
-                         clip_length=clip_length or None)
-    examples.split_names = artifact_utils.encode_split_names(sorted(info.splits))
-    examples.set_string_custom_property("file_format", FILE_FORMAT)
-    examples.set_string_custom_property("dataset", dataset)
-    examples.set_int_custom_property("num_classes", info.num_classes)
-    examples.set_int_custom_property("clip_length", info.clip_length)
-    examples.set_string_custom_property("class_names", json.dumps(list(info.class_names)))
-    examples.set_string_custom_property("num_examples", json.dumps(info.splits,
-                                                                   sort_keys=True))
-    examples.set_string_custom_property("train_split", info.train_split)
-    examples.set_string_custom_property("test_split", info.test_split)
+    generated = None
+    if dataset == "spoken_digits" and not manual_dir:
+        generated = tempfile.mkdtemp(prefix="clar_tf_spoken_digits_")
+        manual_dir = datasets.default_manual_dir(dataset, generated)
+        demo_data.ensure(dataset, generated, manual_dir)
+    try:
+        builder, items = datasets.source_items(dataset, manual_dir or None,
+                                               clip_length or None,
+                                               skip_bad_files=bool(skip_bad_files))
+        scratch = os.path.join(examples.uri, ".clar_tf_counts")
+        with beam_pipeline as pipeline:
+            for split, split_items in sorted(items.items()):
+                _write_split(pipeline, split, split_items, builder, examples.uri, scratch)
+    finally:
+        if generated:
+            shutil.rmtree(generated, ignore_errors=True)
+    fileio = tfx.dsl.io.fileio
+    counts = {split: int((_read_lines(os.path.join(scratch, f"count-{split}")) or [0])[0])
+              for split in items}
+    skipped = sorted(line for split in items
+                     for line in _read_lines(os.path.join(scratch, f"bad-{split}")))
+    fileio.rmtree(scratch)
+    if skipped:
+        with fileio.open(os.path.join(examples.uri, SKIPPED_FILE), "w") as f:
+            f.write("".join(f"{path}\n" for path in skipped))
+        print(f"AudioExampleGen: skipped {len(skipped)} bad audio file(s) "
+              f"(skip_bad_files=True), listed in {os.path.join(examples.uri, SKIPPED_FILE)}: "
+              f"{', '.join(skipped)}")
+    config = builder.builder_config
+    examples_format.write_info(examples.uri, dataset, config.class_names,
+                               config.clip_length, counts)
+    examples.split_names = artifact_utils.encode_split_names(sorted(items))
+    examples_utils.set_file_format(examples, FILE_FORMAT)
+    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    for key, value in (("dataset", dataset), ("class_names", json.dumps(list(config.class_names))),
+                       ("num_examples", json.dumps(counts, sort_keys=True)),
+                       ("train_split", "train"),
+                       ("test_split", "test" if "test" in items else "train")):
+        examples.set_string_custom_property(key, value)
+    for key, value in (("num_classes", len(config.class_names)),
+                       ("clip_length", config.clip_length), ("num_skipped", len(skipped))):
+        examples.set_int_custom_property(key, value)

@@ -6,11 +6,12 @@
             custom_config={"method": "clar", "epochs": 100, ...})
 
 `fn_args.custom_config` holds `clar_tf.config.Config` fields (any of them except
-`model_dir` and `data_dir`, which the pipeline decides). The run:
+`PIPELINE_FIELDS`, which the pipeline decides). The run:
 
-1. `data_dir` = the `Examples` artifact's uri (AudioExampleGen's TFDS data_dir), found
-   from `fn_args.train_files` (`<uri>/Split-train/*`: TFX names split folders that way;
-   the TFDS data lives at `<uri>` itself);
+1. the data: `dataset="examples"`, `manual_dir` = the `Examples` artifact's uri
+   (AudioExampleGen's `Split-<split>/` TFRecords of tf.Example, read with tf.data by
+   `clar_tf.datasets.examples`; no TFDS), found from `fn_args.train_files`
+   (`<uri>/Split-train/*`);
 2. `model_dir` = `fn_args.model_run_dir`, so the `ModelRun` artifact holds
    config.json, logs/, train_log.csv, encoder.keras, inference.keras, labels.txt and
    results.json (what `LinearEvaluator` reads);
@@ -29,15 +30,17 @@ import os
 from tfx import v1 as tfx
 
 from clar_tf import config as config_lib
-from clar_tf import export, train
+from clar_tf import datasets, export, train
+from clar_tf.datasets import examples
 
 # Config fields the pipeline sets from artifacts; custom_config (train_config) may not.
-PIPELINE_FIELDS = ("model_dir", "data_dir")
-_SPLIT_PREFIX = "Split-"
+PIPELINE_FIELDS = ("model_dir", "data_dir", "dataset", "manual_dir", "clip_length",
+                   "unlabeled")
+_SPLIT_PREFIX = examples.SPLIT_PREFIX
 
 
-def examples_data_dir(train_files):
-    """The Examples uri (= TFDS data_dir) from TFX's `['<uri>/Split-train/*', ...]`."""
+def examples_uri(train_files):
+    """The Examples uri from TFX's `['<uri>/Split-train/*', ...]`."""
     if not train_files:
         raise ValueError("fn_args.train_files is empty: the Trainer got no Examples")
     roots = set()
@@ -63,10 +66,12 @@ def config_from_fn_args(fn_args):
                          f"{', '.join(unknown)}")
     fixed = sorted(set(fields) & set(PIPELINE_FIELDS))
     if fixed:
-        raise ValueError(f"custom_config may not set {', '.join(fixed)}: the Trainer uses "
-                         "the Examples artifact as data_dir and its ModelRun as model_dir")
-    return config_lib.Config(model_dir=fn_args.model_run_dir,
-                             data_dir=examples_data_dir(fn_args.train_files), **fields)
+        raise ValueError(f"custom_config may not set {', '.join(fixed)}: the Trainer reads "
+                         "the Examples artifact (AudioExampleGen's dataset) and writes its "
+                         "ModelRun")
+    uri = examples_uri(fn_args.train_files)
+    return config_lib.Config(model_dir=fn_args.model_run_dir, dataset=datasets.EXAMPLES,
+                             manual_dir=uri, data_dir=uri, **fields)
 
 
 def export_for_pusher(model_dir, serving_model_dir):

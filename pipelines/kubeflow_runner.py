@@ -8,14 +8,11 @@
 (from the repository root, in the TFX venv). Nothing runs here: the file is submitted to
 a Kubeflow / Vertex endpoint. Every component runs in `--image`, which must have clar_tf
 installed with its TFX extra and the repository's `components/` and `pipelines/` in its
-working folder (so `components` imports) on Python 3.10. A run's model_dir alone is read and written through
-`tf.io.gfile` (`clar_tf.run_dir`, so `clar-train --model_dir` may be a `gs://` URL);
-inside the pipeline the components still handle their artifacts with local file
-operations (the Trainer hands its SavedModel to the Pusher with `os.rename`,
-LinearEvaluator writes with `open`) and soundfile reads manual_dir. So the pipeline
-root, serving dir and manual_dir must be absolute paths the containers mount (a volume,
-or Cloud Storage FUSE such as `/gcs/<bucket>/...`), not `gs://` URLs:
-`KubeflowRunnerArgs` refuses any other.
+working folder (so `components` imports) on Python 3.10. The components write
+their artifacts through TFX's `fileio`, but soundfile reads manual_dir and h5py a run's
+checkpoints, so the pipeline root, serving dir and manual_dir must be absolute paths the
+containers mount (a volume, or Cloud Storage FUSE such as `/gcs/<bucket>/...`), not
+`gs://` URLs: `KubeflowRunnerArgs` refuses any other.
 """
 import dataclasses
 import os
@@ -73,7 +70,10 @@ def main(args):
         manual_dir=args.manual_dir,
         train_config=local_runner.preset_config(args.preset, args.train_config),
         serving_dir=args.serving_dir or os.path.join(root, "serving"),
-        accuracy_threshold=args.accuracy_threshold, enable_cache=args.enable_cache)
+        accuracy_threshold=args.accuracy_threshold,
+        beam_pipeline_args=local_runner.beam_args(args.beam_workers),
+        enable_cache=args.enable_cache, clip_length=args.clip_length,
+        skip_bad_files=args.skip_bad_files, allow_anomalies=args.allow_anomalies)
     compile_pipeline(p, args.image, args.output)
     print(f"wrote Kubeflow v2 pipeline {args.pipeline_name} ({len(p.components)} "
           f"components, image {args.image}) → {os.path.abspath(args.output)}")

@@ -29,7 +29,7 @@ PRESETS = ("tiny", "smoke", "demo", "none")
 TINY = dict(config_lib.TINY, shuffle_buffer=256, verbose=2)
 # Flag-file fields that the runner sets from its own arguments (and the Trainer from
 # its artifacts).
-_RUNNER_FIELDS = ("dataset", "manual_dir") + PIPELINE_FIELDS
+_RUNNER_FIELDS = PIPELINE_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +46,18 @@ class LocalRunnerArgs:
     serving_dir: Optional[str] = None
     accuracy_threshold: float = 0.5
     enable_cache: bool = False
+    clip_length: Optional[int] = None
+    skip_bad_files: bool = False
+    allow_anomalies: bool = False
+    beam_workers: int = 1
 
     def __post_init__(self):
         checks.check_choice("preset", self.preset, PRESETS)
         checks.check_number("accuracy_threshold", self.accuracy_threshold)
+        checks.check_clip_length(self.clip_length)
+        if self.beam_workers < 1:
+            raise ValueError(f"beam_workers must be >= 1. Received: "
+                             f"beam_workers={self.beam_workers}")
         train_overrides(self.train_config)
 
 
@@ -58,14 +66,26 @@ HELP = {
     "pipeline_root": "Folder for artifacts and metadata.",
     "metadata_path": "sqlite ML Metadata file (default: <pipeline_root>/metadata.sqlite).",
     "dataset": "clar_tf dataset name.",
-    "manual_dir": ("The dataset's published layout (spoken_digits: generated inside the "
-                   "Examples artifact when unset)."),
+    "manual_dir": ("The dataset's published layout (spoken_digits: generated in a "
+                   "temporary folder when unset)."),
     "preset": "Trainer config preset (see module doc).",
     "train_config": "JSON dict of clar_tf Config fields that override the preset.",
     "serving_dir": "Pusher destination (default: <pipeline_root>/serving).",
     "accuracy_threshold": "Least linear-eval top-1 that pushes.",
     "enable_cache": "Reuse outputs of unchanged components.",
+    "clip_length": "Samples per clip at 16 kHz (--dataset=folder only).",
+    "skip_bad_files": "Leave out (and list) unreadable audio files instead of failing.",
+    "allow_anomalies": "Train even when ExampleValidator finds anomalies in the Examples.",
+    "beam_workers": ("Beam DirectRunner workers of the data components (>1: separate "
+                     "processes)."),
 }
+
+
+def beam_args(workers):
+    """The DirectRunner's `beam_pipeline_args` for `workers` workers."""
+    if workers <= 1:
+        return ["--direct_num_workers=1"]
+    return [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 CHOICES = {"preset": PRESETS}
 
 
@@ -122,7 +142,9 @@ def main(args):
         serving_dir=serving_dir, accuracy_threshold=args.accuracy_threshold,
         metadata_connection_config=tfx.orchestration.metadata
         .sqlite_metadata_connection_config(metadata_path),
-        enable_cache=args.enable_cache)
+        beam_pipeline_args=beam_args(args.beam_workers), enable_cache=args.enable_cache,
+        clip_length=args.clip_length, skip_bad_files=args.skip_bad_files,
+        allow_anomalies=args.allow_anomalies)
     tfx.orchestration.LocalDagRunner().run(p)
     print(f"clar_tf pipeline {args.pipeline_name}: artifacts under {root}, metadata "
           f"{metadata_path}, pushes to {serving_dir}")

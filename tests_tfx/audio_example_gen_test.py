@@ -1,14 +1,18 @@
-"""AudioExampleGen: the prepared dataset is a TFDS data_dir at the artifact's uri."""
+"""AudioExampleGen: Split-*/ gzipped TFRecords of tf.Example from a Beam pipeline, read
+back bit-exactly against the source files (soundfile) and by clar_tf's `examples`."""
 import json
 import os
 
 import numpy as np
 import pytest
+import soundfile
+import tensorflow as tf
 from tfx import v1 as tfx
+from tfx.components.util import examples_utils
 from tfx.types import artifact_utils
 
 from clar_tf import datasets
-from components.audio_example_gen import AudioExampleGen
+from components.audio_example_gen import AudioExampleGen, SKIPPED_FILE
 from tfx_testing import artifact, run_executor
 
 
@@ -17,48 +21,90 @@ def _lines(path):
         return [line for line in f.read().splitlines() if line]
 
 
-def test_split_names_recorded_as_tfx_does(examples):
+def _records(examples, split):
+    files = sorted(tf.io.gfile.glob(os.path.join(
+        artifact_utils.get_split_uri([examples], split), "*.gz")))
+    assert files and all(os.path.basename(f).startswith("data_tfrecord-") for f in files)
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return [tf.train.Example.FromString(r.numpy()).features.feature for r in ds]
+
+
+def test_splits_and_properties_as_tfx_records_them(examples, digits_dir):
     assert artifact_utils.decode_split_names(examples.split_names) == [
         "test", "train", "validation"]
-    # TFX's own helper accepts them, as the Trainer will.
-    assert artifact_utils.get_split_uris([examples], "train") == [
-        os.path.join(examples.uri, "Split-train")]
-
-
-def test_custom_properties_describe_the_dataset(examples, digits_dir):
+    assert sorted(os.listdir(examples.uri)) == [
+        "Split-test", "Split-train", "Split-validation", "clar_tf_examples.json"]
+    assert examples_utils.get_file_format(examples) == "tfrecords_gzip"
+    assert examples_utils.get_payload_format_string(examples) == "FORMAT_TF_EXAMPLE"
     props = examples.mlmd_artifact.custom_properties
-    assert props["file_format"].string_value == "tfds"
     assert props["dataset"].string_value == "spoken_digits"
-    assert props["num_classes"].int_value == 10
-    assert props["clip_length"].int_value == 16000
+    assert props["num_classes"].int_value == 10 and props["clip_length"].int_value == 16000
+    assert props["num_skipped"].int_value == 0
     assert json.loads(props["class_names"].string_value) == sorted(
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
     # Counts from the manual_dir's own lists (10 clips per word, lists as written).
     n_val = len(_lines(os.path.join(digits_dir, "validation_list.txt")))
     n_test = len(_lines(os.path.join(digits_dir, "testing_list.txt")))
-    assert json.loads(props["num_examples"].string_value) == {
-        "train": 100 - n_val - n_test, "validation": n_val, "test": n_test}
-    assert props["train_split"].string_value == "train"
-    assert props["test_split"].string_value == "test"
+    counts = {"train": 100 - n_val - n_test, "validation": n_val, "test": n_test}
+    assert json.loads(props["num_examples"].string_value) == counts
+    assert {s: len(_records(examples, s)) for s in counts} == counts
 
 
-def test_uri_is_a_tfds_data_dir(examples, digits_dir):
-    version_dir = os.path.join(examples.uri, "clar_speech_commands", "spoken_digits",
-                               "2.0.0")  # int16 storage
-    assert os.path.exists(os.path.join(version_dir, "dataset_info.json"))
-    assert any(name.startswith("clar_speech_commands-train.tfrecord")
-               for name in os.listdir(version_dir))
-    # Readable with clar_tf's own loader and nothing but the uri (no manual_dir).
-    batch = next(iter(datasets.load("spoken_digits", "test", data_dir=examples.uri)
-                      .batch(100)))
-    # The labels are the words of testing_list.txt, numbered in sorted-folder order.
+def test_examples_round_trip_bit_exactly_to_the_wav_files(examples, digits_dir):
+    listed = {"test": _lines(os.path.join(digits_dir, "testing_list.txt")),
+              "validation": _lines(os.path.join(digits_dir, "validation_list.txt"))}
     words = sorted(d for d in os.listdir(digits_dir) if not d.startswith("_")
                    and os.path.isdir(os.path.join(digits_dir, d)))
-    want = sorted(words.index(p.split("/")[0])
-                  for p in _lines(os.path.join(digits_dir, "testing_list.txt")))
-    assert batch["audio"].shape == (len(want), 16000)
-    assert batch["audio"].dtype == np.float32
-    assert sorted(batch["label"].numpy().tolist()) == want
+    for split in ("train", "validation", "test"):
+        records = _records(examples, split)
+        ids = sorted(r["clip_id"].bytes_list.value[0].decode() for r in records)
+        if split in listed:
+            assert ids == sorted(listed[split])  # the split lists, every file once
+        for r in records:
+            clip_id = r["clip_id"].bytes_list.value[0].decode()
+            source = r["source"].bytes_list.value[0].decode()
+            assert source == os.path.join(digits_dir, clip_id)
+            pcm, rate = soundfile.read(source, dtype="int16")  # 16 kHz int16 wav
+            assert rate == 16000 == r["sample_rate"].int64_list.value[0]
+            want = np.zeros(16000, np.int16)
+            want[:min(pcm.size, 16000)] = pcm[:16000]
+            np.testing.assert_array_equal(np.array(r["audio"].int64_list.value), want)
+            word = clip_id.split("/")[0]
+            assert r["label_name"].bytes_list.value[0].decode() == word
+            assert r["label"].int64_list.value[0] == words.index(word)
+
+
+def test_clar_tf_reads_the_examples(examples):
+    info = datasets.info("examples", data_dir="unused", manual_dir=examples.uri)
+    assert (info.num_classes, info.clip_length, info.test_split) == (10, 16000, "test")
+    batch = next(iter(datasets.load("examples", "test", data_dir="unused",
+                                    manual_dir=examples.uri).batch(1000)))
+    records = _records(examples, "test")
+    assert batch["audio"].dtype == tf.float32
+    np.testing.assert_array_equal(  # float32 q / 32768, in the files' order
+        batch["audio"].numpy() * 32768,
+        np.array([r["audio"].int64_list.value for r in records], np.float32))
+
+
+def test_bad_files_fail_or_are_skipped_and_named(tmp_path, digits_dir):
+    import shutil
+    manual = tmp_path / "digits"
+    shutil.copytree(digits_dir, manual)
+    bad = manual / _lines(os.path.join(digits_dir, "testing_list.txt"))[0]
+    bad.write_bytes(b"RIFF not really a wav")
+    out = artifact(tfx.types.standard_artifacts.Examples, tmp_path / "fail")
+    with pytest.raises(Exception, match=str(bad)):
+        run_executor(AudioExampleGen, {}, {"examples": [out]},
+                     {"dataset": "spoken_digits", "manual_dir": str(manual)})
+    out = artifact(tfx.types.standard_artifacts.Examples, tmp_path / "skip")
+    run_executor(AudioExampleGen, {}, {"examples": [out]},
+                 {"dataset": "spoken_digits", "manual_dir": str(manual),
+                  "skip_bad_files": True})
+    assert _lines(os.path.join(out.uri, SKIPPED_FILE)) == [str(bad)]
+    assert out.mlmd_artifact.custom_properties["num_skipped"].int_value == 1
+    n_test = len(_lines(os.path.join(digits_dir, "testing_list.txt")))
+    assert json.loads(out.mlmd_artifact.custom_properties["num_examples"].string_value)[
+        "test"] == n_test - 1 == len(_records(out, "test"))
 
 
 def test_unknown_dataset_is_refused(tmp_path):

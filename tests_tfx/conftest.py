@@ -56,7 +56,7 @@ def trained(tmp_path_factory, examples, digits_dir):
         eval_files=[os.path.join(examples.uri, "Split-test", "*")],
         model_run_dir=str(root / "model_run"),
         serving_model_dir=str(root / "model" / "Format-Serving"),
-        custom_config=dict(TINY, dataset="spoken_digits", manual_dir=digits_dir))
+        custom_config=dict(TINY))
     os.makedirs(root / "model")  # TFX creates the Model artifact's uri
     result = trainer_module.run_fn(fn_args)
     return fn_args, result

@@ -1,5 +1,6 @@
-"""create_pipeline: four components wired AudioExampleGen → Trainer → LinearEvaluator →
-Pusher, the Trainer's custom_config a valid clar_tf Config, and nothing else decided."""
+"""create_pipeline: AudioExampleGen → StatisticsGen → SchemaGen → ExampleValidator →
+AnomalyGate → Trainer → LinearEvaluator → Pusher, the Trainer's custom_config a valid
+clar_tf Config, and nothing else decided."""
 import json
 
 import pytest
@@ -29,10 +30,11 @@ def _as_dict(prop):
         prop, preserving_proto_field_name=True)
 
 
-def test_four_components_in_order():
+def test_components_in_order():
     p = _make()
-    assert [c.id for c in p.components] == ["AudioExampleGen", "Trainer",
-                                            "LinearEvaluator", "Pusher"]
+    assert [c.id for c in p.components] == [
+        "AudioExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate",
+        "Trainer", "LinearEvaluator", "Pusher"]
     assert p.pipeline_info.pipeline_name == "clar-test"
     assert p.pipeline_info.pipeline_root == "/root"
 
@@ -41,6 +43,14 @@ def test_wiring():
     c = _by_id(_make())
     gen, trainer, evaluator, pusher = (c["AudioExampleGen"], c["Trainer"],
                                        c["LinearEvaluator"], c["Pusher"])
+    stats, schema, validator, gate = (c["StatisticsGen"], c["SchemaGen"],
+                                      c["ExampleValidator"], c["AnomalyGate"])
+    assert stats.inputs["examples"] is gen.outputs["examples"]
+    assert schema.inputs["statistics"] is stats.outputs["statistics"]
+    assert validator.inputs["statistics"] is stats.outputs["statistics"]
+    assert validator.inputs["schema"] is schema.outputs["schema"]
+    assert gate.inputs["anomalies"] is validator.outputs["anomalies"]
+    assert gate in trainer.upstream_nodes  # no training before the data is validated
     assert trainer.inputs["examples"] is gen.outputs["examples"]
     assert evaluator.inputs["model_run"] is trainer.outputs["model_run"]
     assert evaluator.inputs["model"] is trainer.outputs["model"]
@@ -58,7 +68,10 @@ def test_parameters_reach_the_components():
     trainer = c["Trainer"].exec_properties
     assert trainer["run_fn"] == "components.trainer_module.run_fn"
     custom = json.loads(trainer["custom_config"])
-    assert custom == dict(TRAIN, dataset="spoken_digits", manual_dir="/digits")
+    assert custom == TRAIN  # the data is the Examples artifact (run_fn)
+    assert c["AnomalyGate"].exec_properties["allow_anomalies"] is False
+    assert c["AudioExampleGen"].exec_properties["skip_bad_files"] is False
+    assert c["SchemaGen"].exec_properties["infer_feature_shape"] in (1, True)
     assert _as_dict(trainer["eval_args"]) == {"splits": ["test"]}
     assert _as_dict(trainer["train_args"]) == {"splits": ["train"]}
     assert c["LinearEvaluator"].exec_properties["threshold"] == 0.7
@@ -84,21 +97,20 @@ def test_pure_function_of_its_arguments():
 
 
 def test_folder_dataset_evaluates_on_train_and_passes_clip_length():
-    c = _by_id(_make(dataset="folder", train_config=dict(TRAIN, clip_length=8000)))
+    c = _by_id(_make(dataset="folder", clip_length=8000, skip_bad_files=True,
+                     allow_anomalies=True))
     assert _as_dict(c["Trainer"].exec_properties["eval_args"]) == {"splits": ["train"]}
     assert c["AudioExampleGen"].exec_properties["clip_length"] == 8000
-
-
-def test_spoken_digits_without_manual_dir():
-    c = _by_id(_make(manual_dir=None))
-    assert "manual_dir" not in json.loads(c["Trainer"].exec_properties["custom_config"])
+    assert c["AudioExampleGen"].exec_properties["skip_bad_files"] is True
+    assert c["AnomalyGate"].exec_properties["allow_anomalies"] is True
 
 
 @pytest.mark.parametrize("train, match", [
     ({"model_dir": "/x"}, "may not set model_dir"),
     ({"data_dir": "/x"}, "may not set data_dir"),
-    ({"dataset": "sc10"}, "contradicts the pipeline's dataset"),
-    ({"manual_dir": "/other"}, "contradicts the pipeline's manual_dir"),
+    ({"dataset": "sc10"}, "may not set dataset"),
+    ({"manual_dir": "/other"}, "may not set manual_dir"),
+    ({"clip_length": 8000}, "may not set clip_length"),
     ({"widht": 0.5}, "not a clar_tf Config field"),
     ({"method": "nope"}, "`method` must be one of"),
 ])

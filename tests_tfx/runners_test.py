@@ -1,5 +1,5 @@
 """The runners' presets and flags (`clar_tf.cli`, as tests/cli_test.py checks the other
-CLIs), and the Kubeflow v2 compile naming all four components."""
+CLIs), and the Kubeflow v2 compile naming all eight components."""
 import dataclasses
 import json
 
@@ -11,7 +11,8 @@ from clar_tf import config as config_lib
 from pipelines import kubeflow_runner, local_runner, pipeline
 import cli_testing  # tests/ (pytest.ini's pythonpath)
 
-COMPONENTS = {"AudioExampleGen", "Trainer", "LinearEvaluator", "Pusher"}
+COMPONENTS = {"AudioExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+              "AnomalyGate", "Trainer", "LinearEvaluator", "Pusher"}
 
 
 def test_demo_preset_reads_the_flag_file():
@@ -25,9 +26,9 @@ def test_demo_preset_reads_the_flag_file():
 
 @pytest.mark.parametrize("preset", local_runner.PRESETS)
 def test_every_preset_is_a_valid_config(preset):
-    custom = pipeline.trainer_config("spoken_digits", None,
-                                     local_runner.preset_config(preset))
-    config_lib.Config(model_dir="m", data_dir="d", **custom)
+    custom = pipeline.trainer_config(local_runner.preset_config(preset))
+    config_lib.Config(model_dir="m", data_dir="d", dataset="examples", manual_dir="e",
+                      **custom)
 
 
 def test_overrides_and_bad_values(tmp_path):
@@ -44,7 +45,7 @@ def test_overrides_and_bad_values(tmp_path):
         "head_batchnorm": False, "jit_compile": True, "steps_per_epoch": 5}
 
 
-def test_kubeflow_compile_names_the_four_components(tmp_path):
+def test_kubeflow_compile_names_every_component(tmp_path):
     p = pipeline.create_pipeline(
         pipeline_name="clar-tf", pipeline_root="/mnt/root", dataset="spoken_digits",
         manual_dir=None, train_config=local_runner.TINY, serving_dir="/mnt/serving",
@@ -55,7 +56,10 @@ def test_kubeflow_compile_names_the_four_components(tmp_path):
     spec = json.loads(out.read_text())["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == COMPONENTS
-    assert set(tasks["Trainer"]["dependentTasks"]) == {"AudioExampleGen"}
+    assert set(tasks["Trainer"]["dependentTasks"]) == {"AudioExampleGen", "AnomalyGate"}
+    assert set(tasks["AnomalyGate"]["dependentTasks"]) == {"ExampleValidator"}
+    assert set(tasks["ExampleValidator"]["dependentTasks"]) == {"StatisticsGen",
+                                                                 "SchemaGen"}
     assert set(tasks["LinearEvaluator"]["dependentTasks"]) == {"Trainer"}
     assert set(tasks["Pusher"]["dependentTasks"]) == {"Trainer", "LinearEvaluator"}
     executors = spec["deploymentSpec"]["executors"]
@@ -64,6 +68,7 @@ def test_kubeflow_compile_names_the_four_components(tmp_path):
     args = json.dumps(executors)
     assert "components.audio_example_gen.AudioExampleGen_Executor" in args
     assert "components.linear_evaluator.LinearEvaluator_Executor" in args
+    assert "components.anomaly_gate.AnomalyGate_Executor" in args
 
 
 # (module, its args class, help, choices)
@@ -166,4 +171,4 @@ def test_kubeflow_main_compiles_from_its_args(tmp_path, capsys):
     assert set(spec["root"]["dag"]["tasks"]) == COMPONENTS
     trainer = json.dumps(spec["deploymentSpec"]["executors"])
     assert "registry.example/clar-tf:2" in trainer
-    assert "wrote Kubeflow v2 pipeline clar-tf (4 components" in capsys.readouterr().out
+    assert "wrote Kubeflow v2 pipeline clar-tf (8 components" in capsys.readouterr().out

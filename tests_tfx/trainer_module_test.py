@@ -10,17 +10,19 @@ from tfx.components.trainer import fn_args_utils
 from components import trainer_module
 
 
-def test_examples_data_dir_from_tfx_file_patterns():
-    assert trainer_module.examples_data_dir(["/p/Ex/7/Split-train/*"]) == "/p/Ex/7"
+def test_examples_uri_from_tfx_file_patterns():
+    assert trainer_module.examples_uri(["/p/Ex/7/Split-train/*"]) == "/p/Ex/7"
     with pytest.raises(ValueError, match="Split-<split>"):
-        trainer_module.examples_data_dir(["/p/Ex/7/train/*"])
+        trainer_module.examples_uri(["/p/Ex/7/train/*"])
     with pytest.raises(ValueError, match="several Examples"):
-        trainer_module.examples_data_dir(["/a/Split-train/*", "/b/Split-train/*"])
+        trainer_module.examples_uri(["/a/Split-train/*", "/b/Split-train/*"])
 
 
 @pytest.mark.parametrize("custom, match", [
     ({"model_dir": "/x"}, "may not set model_dir"),
     ({"data_dir": "/x"}, "may not set data_dir"),
+    ({"dataset": "sc10"}, "may not set dataset"),
+    ({"manual_dir": "/x", "clip_length": 8000}, "may not set clip_length, manual_dir"),
     ({"epochs": 1, "bogus": 2}, "not clar_tf Config fields: bogus"),
     ({"method": "nope"}, "`method` must be one of"),
 ])
@@ -31,13 +33,12 @@ def test_config_refuses_bad_custom_config(custom, match):
         trainer_module.config_from_fn_args(fn_args)
 
 
-def test_config_takes_paths_from_the_artifacts():
+def test_config_reads_the_examples_artifact():
     fn_args = fn_args_utils.FnArgs(train_files=["/e/3/Split-train/*"],
-                                   model_run_dir="/runs/2",
-                                   custom_config={"epochs": 7, "dataset": "sc10"})
+                                   model_run_dir="/runs/2", custom_config={"epochs": 7})
     config = trainer_module.config_from_fn_args(fn_args)
-    assert (config.data_dir, config.model_dir, config.epochs, config.dataset) == (
-        "/e/3", "/runs/2", 7, "sc10")
+    assert (config.dataset, config.manual_dir, config.model_dir, config.epochs) == (
+        "examples", "/e/3", "/runs/2", 7)
 
 
 def test_run_fn_writes_model_run(trained):
@@ -47,7 +48,8 @@ def test_run_fn_writes_model_run(trained):
         assert os.path.exists(os.path.join(fn_args.model_run_dir, name)), name
     with open(os.path.join(fn_args.model_run_dir, "config.json")) as f:
         config = json.load(f)
-    assert config["data_dir"] == os.path.dirname(os.path.dirname(fn_args.train_files[0]))
+    uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
+    assert (config["dataset"], config["manual_dir"]) == ("examples", uri)
     assert config["width"] == 0.125 and config["steps_per_epoch"] == 2
     with open(os.path.join(fn_args.model_run_dir, "results.json")) as f:
         assert json.load(f)["top1"] == result["top1"]

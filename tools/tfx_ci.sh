@@ -76,7 +76,8 @@ SHOW=1 step unit-tests "$PY" -m pytest -q -p no:cacheprovider tests_tfx
 # The tiny spoken-digits set: 10 words x 10 clips (80 train, 10 validation, 10 test).
 step tiny-data "$PY" -m clar_tf.demo_data --out="$WORK/digits" --clips_per_word=10
 
-# End to end: AudioExampleGen → Trainer (tiny model, 2 steps) → LinearEvaluator → Pusher.
+# End to end: AudioExampleGen (Beam) → StatisticsGen → SchemaGen → ExampleValidator →
+# AnomalyGate → Trainer (tiny model, 2 steps) → LinearEvaluator → Pusher.
 ROOT="$WORK/pipeline_root"
 SERVING="$WORK/serving"
 # From the repository root, as TFX templates run: components/ and pipelines/ are found
@@ -141,13 +142,39 @@ PYEOF
 }
 SHOW=3 step check-pushed-model check_push 1 1
 
+# StatisticsGen's output shows the ten labels; the schema holds them and the clip length.
+check_stats() {
+  "$PY" - "$ROOT/metadata.sqlite" <<'PYEOF'
+import os, sys
+import tensorflow_data_validation as tfdv
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+config = metadata_store_pb2.ConnectionConfig()
+config.sqlite.filename_uri = sys.argv[1]
+store = metadata_store.MetadataStore(config)
+uri = lambda t: sorted(store.get_artifacts_by_type(t), key=lambda a: a.id)[-1].uri
+stats = tfdv.load_stats_binary(os.path.join(uri("ExampleStatistics"), "Split-train",
+                                            "FeatureStats.pb")).datasets[0]
+labels = next(f for f in stats.features if f.path.step[0] == "label_name").string_stats
+names = sorted(b.label for b in labels.rank_histogram.buckets)
+print("StatisticsGen train label_name:", labels.unique, "values", names)
+assert labels.unique == 10 and len(names) == 10, names
+schema = tfdv.load_schema_text(os.path.join(uri("Schema"), "schema.pbtxt"))
+assert sorted(tfdv.get_domain(schema, "label_name").value) == names
+assert [d.size for d in tfdv.get_feature(schema, "audio").shape.dim] == [16000]
+print("schema: label_name domain of 10, audio shape [16000]")
+PYEOF
+}
+SHOW=2 step check-statistics check_stats
+
 # Same pipeline, unreachable threshold: ExampleGen and Trainer come from the cache, the
 # LinearEvaluator does not bless, the Pusher must not push (still one version).
 step pipeline-not-blessed run_pipeline --accuracy_threshold=1.01
 show_decisions pipeline-not-blessed
 SHOW=2 step check-not-pushed check_push 1 0
 
-# Kubeflow Pipelines v2 JSON naming the four components.
+# Kubeflow Pipelines v2 JSON naming the eight components.
 KFP_JSON="$WORK/clar_tf_pipeline.json"
 check_kfp() {
   (cd "$REPO" && "$PY" -m pipelines.kubeflow_runner --preset=tiny \
@@ -157,7 +184,8 @@ import importlib, json, re, sys
 text = open(sys.argv[1]).read()
 spec = json.loads(text)["pipelineSpec"]
 tasks = set(spec["root"]["dag"]["tasks"])
-want = {"AudioExampleGen", "Trainer", "LinearEvaluator", "Pusher"}
+want = {"AudioExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate",
+        "Trainer", "LinearEvaluator", "Pusher"}
 assert tasks == want, tasks
 print("Kubeflow tasks:", sorted(tasks))
 # Every executor runs in the image given with --image (the repository's Dockerfile).
@@ -168,6 +196,7 @@ assert len(images) == len(want) and set(images.values()) == {"clar-tf:ci"}, imag
 # root, as it will in the image's working folder.
 paths = sorted(set(re.findall(r"(?<![\w.])(?:components|pipelines)(?:\.\w+)+", text)))
 assert any(p.endswith("AudioExampleGen_Executor") for p in paths), paths
+assert any(p.endswith("AnomalyGate_Executor") for p in paths), paths
 assert "components.trainer_module.run_fn" in paths, paths
 for path in paths:
     module, name = path.rsplit(".", 1)

@@ -7,6 +7,7 @@
 | nsynth11, nsynth128 | clar_nsynth | family / pitch | 64000 | train, validation, test |
 | esc10, esc50 | clar_esc50 | ESC-10 remapped / target | 80000 | train (folds 1-4), test |
 | folder | clar_folder | sorted class folders, or -1 | clip_length | train |
+| examples | none (`examples`) | the Examples' | the Examples' | the Examples' |
 
 Each module documents the layout it expects in `manual_dir`. Preparation runs once per
 `data_dir` on first `info()`/`load()` (or via `python -m clar_tf.prepare`): every file is
@@ -38,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from clar_tf.datasets import base, esc50, folder, nsynth, speech_commands
+from clar_tf.datasets import base, esc50, examples, folder, nsynth, speech_commands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,9 @@ class DatasetInfo:
 
 
 NAMES = ("sc10", "sc35", "spoken_digits", "nsynth11", "nsynth128", "esc10", "esc50",
-         "folder")
+         "folder", "examples")
+# `examples`: a TFX Examples folder (`--manual_dir`), read as it is (`examples.load`).
+EXAMPLES = "examples"
 _BUILDERS = {
     "sc10": speech_commands.ClarSpeechCommands,
     "sc35": speech_commands.ClarSpeechCommands,
@@ -97,11 +100,12 @@ def _source_dir(name, builder_cls, data_dir, manual_dir):
     return manual_dir
 
 
-def _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled, skip_bad_files):
-    """The builder of `name` in `data_dir`, prepared (once) from `manual_dir`."""
-    if name not in NAMES:
+def _builder(name, data_dir, manual_dir, clip_length, unlabeled, skip_bad_files):
+    """The builder of `name` in `data_dir` (not prepared), its arguments checked."""
+    if name not in NAMES or name == EXAMPLES:
+        allowed = [n for n in NAMES if n != EXAMPLES]
         raise ValueError(f"Unknown dataset. Received: --dataset={name!r}. Allowed: "
-                         f"{', '.join(NAMES)}")
+                         f"{', '.join(allowed)}")
     if name == "folder":
         if manual_dir is None:
             raise ValueError("--manual_dir is required for --dataset=folder: the folder of "
@@ -118,6 +122,28 @@ def _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled, skip_b
     if clip_length is not None and int(clip_length) != fixed_length:
         raise ValueError(f"--dataset={name} has a fixed clip length of {fixed_length} "
                          f"samples (paper §3.3). Received: clip_length={clip_length}")
+    return builder
+
+
+def source_items(name, manual_dir, clip_length=None, unlabeled=False, skip_bad_files=False):
+    """(builder, {split: [(key, path, label)]}) of `name`'s published layout in
+    `manual_dir`, without preparing anything: what the TFX AudioExampleGen distributes
+    over Beam workers, each calling `builder.example(item)` (decode, resample, pad and
+    int16 PCM, as preparation does; [] for a bad file skipped with `skip_bad_files`).
+    `builder.builder_config` has `class_names` and `clip_length`."""
+    # Never prepared: the TFDS data_dir is only a name here.
+    builder = _builder(name, os.path.join(manual_dir or ".", ".clar_tf_unprepared"),
+                       manual_dir, clip_length, unlabeled, skip_bad_files)
+    if manual_dir is None:
+        raise ValueError(f"--manual_dir is required to read --dataset={name}'s files")
+    source = _source_dir(name, type(builder), None, manual_dir)
+    return builder, builder.split_items(source)
+
+
+def _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled, skip_bad_files):
+    """The builder of `name` in `data_dir`, prepared (once) from `manual_dir`."""
+    builder = _builder(name, data_dir, manual_dir, clip_length, unlabeled, skip_bad_files)
+    config = builder.builder_config
     if builder.is_prepared():
         return builder
     for version in builder.SUPPORTED_VERSIONS:  # an older storage, read as it is
@@ -158,29 +184,58 @@ def info(name, *, data_dir, manual_dir=None, clip_length=None, unlabeled=False,
       unlabeled: `folder` only: read every audio file under manual_dir, labels -1.
       skip_bad_files: skip unreadable/empty/truncated files instead of failing.
     """
-    builder = _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled,
-                                skip_bad_files)
-    config = builder.builder_config
-    splits = {split: int(s.num_examples) for split, s in builder.info.splits.items()}
-    return DatasetInfo(name=name, num_classes=len(config.class_names),
-                       class_names=tuple(config.class_names),
-                       clip_length=config.clip_length, train_split="train",
+    if name == EXAMPLES:
+        about = _examples_info(manual_dir, clip_length, unlabeled)
+        class_names, length, splits = (about["class_names"], about["clip_length"],
+                                       about["splits"])
+    else:
+        builder = _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled,
+                                    skip_bad_files)
+        class_names = builder.builder_config.class_names
+        length = builder.builder_config.clip_length
+        splits = {split: int(s.num_examples) for split, s in builder.info.splits.items()}
+    return DatasetInfo(name=name, num_classes=len(class_names),
+                       class_names=tuple(class_names), clip_length=length,
+                       train_split="train",
                        test_split="test" if "test" in splits else "train", splits=splits)
+
+
+def _examples_info(manual_dir, clip_length, unlabeled):
+    """`examples.read_info` of the Examples folder `manual_dir`, the arguments checked."""
+    if manual_dir is None:
+        raise ValueError(f"--manual_dir is required for --dataset={EXAMPLES}: the TFX "
+                         "Examples folder (Split-*/ and clar_tf_examples.json)")
+    if unlabeled:
+        raise ValueError(f"unlabeled=True applies only to --dataset=folder. Received: "
+                         f"--dataset={EXAMPLES}")
+    about = examples.read_info(manual_dir)
+    if clip_length is not None and int(clip_length) != about["clip_length"]:
+        raise ValueError(f"--manual_dir={manual_dir} holds clips of {about['clip_length']} "
+                         f"samples. Received: clip_length={clip_length}")
+    return about
 
 
 def load(name, split, *, data_dir, manual_dir=None, clip_length=None, unlabeled=False,
          skip_bad_files=False):
     """`{"audio": float32[clip_length], "label": int64}` examples of one split.
 
-    Arguments as in `info`. The order is deterministic (files are not shuffled), so
+    Arguments as in `info` (`examples`: `manual_dir` is the Examples folder, read with
+    tf.data, `data_dir` unused). The order is deterministic (files are not shuffled), so
     `with_label_fraction` picks the same examples on every call. Audio stored as int16
     is decoded to float32 q / 32768 in [-1, 1) here (`base.from_pcm16`).
     """
-    builder = _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled,
-                                skip_bad_files)
-    if split not in builder.info.splits:
+    if name == EXAMPLES:
+        about = _examples_info(manual_dir, clip_length, unlabeled)
+        allowed = about["splits"]
+    else:
+        builder = _prepared_builder(name, data_dir, manual_dir, clip_length, unlabeled,
+                                    skip_bad_files)
+        allowed = builder.info.splits
+    if split not in allowed:
         raise ValueError(f"Unknown split for --dataset={name}. Received: split={split!r}. "
-                         f"Allowed: {', '.join(builder.info.splits)}")
+                         f"Allowed: {', '.join(allowed)}")
+    if name == EXAMPLES:
+        return examples.load(manual_dir, split, about["clip_length"])
     return builder.as_dataset(split=split, shuffle_files=False,
                               decoders=builder.float_decoders())
 

@@ -3,8 +3,9 @@
 Every builder stores `{"audio": int16[clip_length], "label": ClassLabel}` with audio
 already decoded, mixed to mono, resampled to 16 kHz and padded/clipped (paper §3.1) by
 `audio_io`, so training reads ready tensors and never resamples per epoch.
-Subclasses list `(key, path, label)` items per split in `_split_generators` and return
-`{split: self._generate_examples(items, split)}`.
+Subclasses list `(key, path, label)` items per split in `split_items(manual_dir)`
+(`{split: [item]}`), which TFDS's preparation and `clar_tf.datasets.source_items` (the
+TFX AudioExampleGen's file list) share; `example(item)` decodes one.
 
 Storage (version 2.0.0): the float32 waveform x from `audio_io` is stored as 16-bit PCM,
 q = clip(rint(x * 32768), -32768, 32767), as raw bytes (TFDS's `Encoding.BYTES`: 2
@@ -19,6 +20,7 @@ listed per split. Version 1.0.0 stored float32 (4 bytes a sample): it is still r
 import dataclasses
 import functools
 import inspect
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -186,14 +188,31 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder):
             audio = pcm
         return [(key, {"audio": audio, "label": label})], bool(clipped)
 
-    def _example(self, item):
-        """[(key, example)] for one item (Beam workers: clipping is only logged)."""
+    def example(self, item):
+        """[(key, example)] for one `(key, path, label)` item, [] for a skipped bad file
+        (Beam workers: clipping is only logged)."""
         return self._read(item)[0]
+
+    def split_items(self, manual_dir):
+        """{split: [(key, path, label)]} of the published layout in `manual_dir`."""
+        raise NotImplementedError
+
+    def _split_generators(self, dl_manager):
+        manual_dir = self._manual_dir(dl_manager)
+        return {split: self._generate_examples(items, split)
+                for split, items in self.split_items(manual_dir).items()}
+
+    @staticmethod
+    def _manual_dir(dl_manager):
+        try:
+            return os.fspath(dl_manager.manual_dir)
+        except AssertionError:  # TFDS: no manual_dir given (the folder dataset's case)
+            return None
 
     def _generate_examples(self, items, split):
         if self._use_beam:
             beam = tfds.core.lazy_imports.apache_beam
-            return beam.Create(items) | beam.FlatMap(self._example)
+            return beam.Create(items) | beam.FlatMap(self.example)
         return self._generate_locally(items, split)
 
     def _generate_locally(self, items, split):

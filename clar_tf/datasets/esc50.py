@@ -39,8 +39,7 @@ ESC-50-master folder as manual_dir. Expected layout:
 Sound Classification}, author={Piczak, Karol J.}, booktitle={ACM Multimedia},
 year={2015}}"""
 
-    def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
+    def split_items(self, root):
         meta_path = os.path.join(root, "meta", "esc50.csv")
         if not os.path.isfile(meta_path):
             raise base.missing_layout("the ESC-50 metadata", meta_path, LAYOUT)
@@ -71,5 +70,4 @@ year={2015}}"""
             split = "test" if int(row["fold"]) == TEST_FOLD else "train"
             items[split].append((row["filename"],
                                  os.path.join(root, "audio", row["filename"]), label))
-        return {split: self._generate_examples(sorted(split_items), split)
-                for split, split_items in items.items()}
+        return {split: sorted(split_items) for split, split_items in items.items()}

@@ -140,8 +140,9 @@ class ClarFolder(base.AudioBuilder):
             return tfds.features.Scalar(dtype=np.int64, doc="-1: unlabeled")
         return super()._label_feature()
 
-    def _split_generators(self, dl_manager):
-        del dl_manager  # the folder is part of the config
+    def split_items(self, root=None):
+        """{"train": items} of the config's folder (`root` is ignored: the folder is part
+        of the config)."""
         root = self.builder_config.path
         if self.builder_config.unlabeled:
             groups = [(root, -1)]
@@ -158,4 +159,4 @@ class ClarFolder(base.AudioBuilder):
                                  "every class needs clips")
         items = [(os.path.relpath(path, root).replace(os.sep, "/"), path, label)
                  for (_, label), paths in zip(groups, files) for path in paths]
-        return {"train": self._generate_examples(items, "train")}
+        return {"train": items}

@@ -40,12 +40,11 @@ extract all three into manual_dir. Expected layout:
 Notes with WaveNet Autoencoders}, author={Engel, Jesse and others}, booktitle={ICML},
 year={2017}}"""
 
-    def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
+    def split_items(self, root):
         field = {"nsynth11": "instrument_family", "nsynth128": "pitch"}[
             self.builder_config.name]
         num_classes = len(self.builder_config.class_names)
-        generators = {}
+        result = {}
         for split, folder in SPLIT_DIRS.items():
             meta_path = os.path.join(root, folder, "examples.json")
             if not os.path.isfile(meta_path):
@@ -61,5 +60,5 @@ year={2017}}"""
                                      f"outside 0..{num_classes - 1}")
                 items.append((note_str, os.path.join(root, folder, "audio",
                                                      f"{note_str}.wav"), label))
-            generators[split] = self._generate_examples(items, split)
-        return generators
+            result[split] = items
+        return result

@@ -54,8 +54,7 @@ when manual_dir lacks the layout). Expected layout:
 Limited-Vocabulary Speech Recognition}, author={Warden, Pete}, journal={arXiv preprint
 arXiv:1804.03209}, year={2018}}"""
 
-    def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
+    def split_items(self, root):
         held_out = {"validation": _read_list(root, "validation_list.txt"),
                     "test": _read_list(root, "testing_list.txt")}
         items = {"train": [], "validation": [], "test": []}
@@ -77,5 +76,4 @@ arXiv:1804.03209}, year={2018}}"""
         if ignored:
             base.report(f"{self.builder_config.name}: ignored {len(ignored)} file(s) that "
                         f"are not .wav (the layout is .wav only): {', '.join(ignored)}")
-        return {split: self._generate_examples(split_items, split)
-                for split, split_items in items.items()}
+        return items
