@@ -8,6 +8,9 @@
 # runs seeds 5..11 (about 26 min a seed on two idle cores). Rerunning resumes: finished
 # cells are read back from results/table2/runs/. Commit table2.csv, table2.md and
 # paired.csv after every finished seed (a line "seed N done" in the log).
+# Run it from a checkout nobody edits meanwhile, e.g. `git worktree add ../seeds HEAD`
+# (with data/ and .venv linked in): TensorFlow's autograph reads a function's source
+# file again when it traces it, so an edit under a running job can break its next cell.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 first=${1:?first seed}
