@@ -26,6 +26,9 @@ STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 LABELED_METHODS = tuple(m.name for m in method_registry.METHODS if m.needs_labels)
 # The smallest run that still goes through every stage of `train.run` (seconds on a CPU):
 # the base of the tests' `tiny_config` and of the TFX pipeline's `tiny` preset.
+# ResNet width multipliers: 1/16 gives the first stage 4 channels (the smallest that the
+# tests use); 16 is 16x the paper's 512-d embedding, far past what fits in memory.
+MIN_WIDTH, MAX_WIDTH = 0.0625, 16.0
 TINY = dict(width=0.125, augment="FD", batch_size=8, epochs=1, steps_per_epoch=2,
             warmup_epochs=0.0, learning_rate=0.1, head_hidden_units=16, projection_units=8,
             linear_eval_epochs=1, verbose=0)
@@ -125,8 +128,10 @@ class Config:
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError("steps_per_epoch must be >= 1 or unset. "
                              f"Received: steps_per_epoch={self.steps_per_epoch}")
-        if self.width <= 0:
-            raise ValueError(f"width must be > 0. Received: width={self.width}")
+        if not MIN_WIDTH <= self.width <= MAX_WIDTH:
+            raise ValueError(f"width must be in [{MIN_WIDTH}, {MAX_WIDTH}] (its first "
+                             f"stage has round(64 * width) channels, at least 4). "
+                             f"Received: width={self.width}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0. Received: temperature={self.temperature}")
         if self.warmup_epochs < 0 or self.eval_every < 0:

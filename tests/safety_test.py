@@ -55,6 +55,14 @@ def test_labeled_fraction_zero_is_allowed_for_simclr():
                              labeled_fraction=0.0).labeled_fraction == 0.0
 
 
+@pytest.mark.parametrize("width", [1e-9, 0.06, 16.5, 1e9])
+def test_width_outside_its_range_is_refused(width):
+    # 1e-9 used to train a 1-channel network; 1e9 would not fit in any memory.
+    with pytest.raises(ValueError, match=rf"width must be in \[0.0625, 16.0\].*width={width}"):
+        config_lib.Config(model_dir="m", width=width)
+    config_lib.Config(model_dir="m", width=config_lib.MIN_WIDTH)  # the bounds themselves
+
+
 def test_cli_refuses_labeled_fraction_zero_in_one_line(tmp_path):
     proc = _train_cli(f"--model_dir={tmp_path / 'run'}", "--method=clar",
                       "--labeled_fraction=0")
