@@ -149,13 +149,26 @@ def load(path, batch_size=BATCH_SIZE):
         raise ValueError(f"{saved} is a SavedModel without {export.METADATA_FILE}: not "
                          "written by clar_tf.export (or by an older one: export the run "
                          "again)")
-    meta = json.loads(run_dir.read_text(meta_path))
     try:
-        sizes = [int(meta[k]) for k in ("sample_rate", "clip_length", "embedding_size")]
+        meta = json.loads(run_dir.read_text(meta_path))
+    except ValueError as e:
+        raise ValueError(f"{meta_path} is not JSON ({e}): damaged, or not written by "
+                         "clar_tf.export") from None
+    keys = ("sample_rate", "clip_length", "embedding_size")
+    try:
+        sizes = [int(meta[k]) for k in keys]
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{meta_path} lacks the integer sample_rate, clip_length and "
                          "embedding_size of clar_tf.export") from None
-    loaded = tf.saved_model.load(saved)
+    for key, size in zip(keys, sizes):
+        if size < 1:
+            raise ValueError(f"{meta_path} holds an invalid {key}: it must be a positive "
+                             f"integer. Received: {key}={meta[key]!r}")
+    try:
+        loaded = tf.saved_model.load(saved)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        raise ValueError(f"{os.path.join(saved, 'saved_model.pb')} is not a readable "
+                         f"SavedModel (damaged or truncated?): {run_dir.reason(e)}") from None
     if "serving_default" not in loaded.signatures:
         raise ValueError(f"{saved} is a SavedModel without a serving_default signature")
     # The closure holds `loaded`, which owns the signature's variables.
@@ -275,6 +288,18 @@ def _inputs(paths):
     return found
 
 
+def _read_audio(path, sample_rate):
+    """`audio_io.read_audio`, with the OS's reason for a file that cannot be opened at
+    all (soundfile says only "System error.")."""
+    try:
+        open(path, "rb").close()
+    except OSError as e:
+        why = (f"a symlink to {os.readlink(path)}, which does not exist"
+               if os.path.islink(path) and not os.path.exists(path) else e.strerror)
+        raise audio_io.AudioError(f"Cannot read audio file {path}: {why}") from None
+    return audio_io.read_audio(path, sample_rate)
+
+
 def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbose=1):
     """Writes `<out_dir>/<name>.npz` for every audio file under `paths`.
 
@@ -282,14 +307,22 @@ def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbos
       `(written, skipped)`: lists of output paths and of skipped input files.
 
     Raises:
+      ValueError: `out_dir` is not a folder and cannot be made one.
       audio_io.AudioError: a file cannot be read, unless `skip_bad_files`.
     """
     inputs = _inputs(paths)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"--out={out_dir} is a file, not a folder; give a folder (it is "
+                         "created if missing)")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out={out_dir} cannot be created: {e.strerror}") from None
     progress = keras.utils.Progbar(len(inputs), verbose=verbose, unit_name="file")
     written, skipped = [], []
     for i, (path, name) in enumerate(inputs):
         try:
-            audio = audio_io.read_audio(path, model.sample_rate)
+            audio = _read_audio(path, model.sample_rate)
         except audio_io.AudioError as e:
             if not skip_bad_files:
                 raise

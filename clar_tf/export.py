@@ -73,6 +73,7 @@ answers `{"outputs": {...}}`.
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 import time
 from typing import Optional
@@ -103,8 +104,8 @@ def save_inference_model(model, info, model_dir):
     outputs = {"embedding": embedding}
     if model.head.num_classes:
         outputs["logits"] = model.head(embedding, training=False)["output"]
-    keras.Model(audio, outputs, name="inference").save(
-        run_dir.path(model_dir, run_dir.INFERENCE))
+    run_dir.save_keras(keras.Model(audio, outputs, name="inference"),
+                       run_dir.path(model_dir, run_dir.INFERENCE))
     run_dir.write_text(run_dir.path(model_dir, run_dir.LABELS_JSON),
                        json.dumps(list(info.class_names), indent=1))
     run_dir.write_text(run_dir.path(model_dir, run_dir.LABELS_TXT),
@@ -135,10 +136,15 @@ def export_saved_model(model_dir, export_dir, version=None):
       version: positive int; default: the Unix time, or the newest existing version + 1
         if that is not larger. An existing version is never overwritten.
 
-    The SavedModel is written to a hidden folder first and renamed, so a watching
-    server never sees a half-written version. On a remote filesystem (gs://, …: no
-    atomic folder rename) it is written locally, then copied into the version folder
-    with `saved_model.pb` last.
+    The SavedModel is written to a hidden folder first (`.tmp-<version>`) and renamed, so
+    a watching server never sees a half-written version; a failed write removes that
+    folder, and one left by a killed export of the same version is replaced. On a remote
+    filesystem (gs://, …: no atomic folder rename) it is written locally, then copied
+    into the version folder with `saved_model.pb` last.
+
+    Raises:
+      ValueError: not a finished run, a damaged `inference.keras`, a bad version.
+      OSError: the version could not be written (a full disk, …); it names the folder.
     """
     path = run_dir.path(model_dir, run_dir.INFERENCE)
     if not tf.io.gfile.exists(path):
@@ -166,17 +172,30 @@ def export_saved_model(model_dir, export_dir, version=None):
     archive.add_endpoint("serving_default", serve, input_signature=[_AUDIO_SPEC])
     archive.add_endpoint("serve_frames", serve_frames, input_signature=[_AUDIO_SPEC])
     archive.add_endpoint("metadata", metadata, input_signature=[])
-    tf.io.gfile.makedirs(export_dir)
     target = os.path.join(export_dir, str(version))
-    if run_dir.is_local(export_dir):
-        _write_version(archive, metadata, model_dir, os.path.join(export_dir,
-                                                                  f".tmp-{version}"))
-        os.rename(os.path.join(export_dir, f".tmp-{version}"), target)
-        return target
-    with tempfile.TemporaryDirectory(prefix="clar_tf_export_") as local:
-        _write_version(archive, metadata, model_dir, local)
-        _upload(local, target)
+    try:
+        tf.io.gfile.makedirs(export_dir)
+        if run_dir.is_local(export_dir):
+            _write_local(archive, metadata, model_dir, export_dir, target)
+        else:
+            with tempfile.TemporaryDirectory(prefix="clar_tf_export_") as local:
+                _write_version(archive, metadata, model_dir, local)
+                _upload(local, target)
+    except (OSError, tf.errors.OpError) as e:
+        raise OSError(f"export to {target} failed: {run_dir.reason(e)}") from e
     return target
+
+
+def _write_local(archive, metadata, model_dir, export_dir, target):
+    """Writes the version folder `target` through `export_dir/.tmp-<version>`, renamed
+    when whole; the hidden folder is gone afterwards, whether the write failed or not."""
+    staging = os.path.join(export_dir, f".tmp-{os.path.basename(target)}")
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed export
+    try:
+        _write_version(archive, metadata, model_dir, staging)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _upload(local, target):
@@ -238,7 +257,7 @@ def main(args):
             from clar_tf import tflite_export
             path = tflite_export.export_tflite(args.model_dir, args.tflite)
             print(f"exported {args.model_dir} → {path} (TFLite, builtin ops)")
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # user errors; a failed write names its file
         raise SystemExit(f"error: {e}") from None
 
 

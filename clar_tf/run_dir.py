@@ -85,6 +85,38 @@ def write_text(path_, text):
     tf.io.gfile.rename(tmp, path_, overwrite=True)
 
 
+def reason(error):
+    """The one-line reason of an OSError or a TensorFlow error (its message, whitespace
+    collapsed)."""
+    text = getattr(error, "message", None) or getattr(error, "strerror", None) or error
+    return " ".join(str(text).split())
+
+
+def save_keras(model, path_):
+    """Saves the Keras `model` as the `.keras` file `path_` through a temporary file
+    (`<name>.tmp.keras`: Keras saves only to `.keras` names), synced and renamed over it:
+    a crash or a full disk leaves the previous file whole. A failed save removes the
+    temporary file; one left by a killed process is overwritten by the next save.
+
+    Raises:
+      OSError: the file could not be written; the message names `path_`.
+    """
+    root, ext = os.path.splitext(path_)
+    tmp = f"{root}.tmp{ext}"
+    try:
+        model.save(tmp)
+        if is_local(tmp):
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        tf.io.gfile.rename(tmp, path_, overwrite=True)
+    except (OSError, tf.errors.OpError) as e:
+        raise OSError(f"{path_} could not be written ({reason(e)}); the previous "
+                      f"{os.path.basename(path_)}, if any, is intact") from e
+    finally:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.remove(tmp)
+
+
 def append_csv_row(path_, row):
     """Appends the dict `row` to the CSV file `path_`. The header is the file's, with the
     keys of `row` it lacks added at its end (the earlier rows leave them empty). The file

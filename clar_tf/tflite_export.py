@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from clar_tf import run_dir, serving
 from clar_tf.layers import frontend
+from clar_tf.models import loading
 
 
 @keras.saving.register_keras_serializable(package="clar_tf")
@@ -130,7 +131,7 @@ def export_tflite(model_dir, path):
                          "clar_tf run)")
     if not path.endswith(".tflite"):
         raise ValueError(f"--tflite must name a .tflite file. Received: {path}")
-    inference = keras.saving.load_model(source, safe_mode=True)
+    inference = loading.load_model(source)
     flatbuffer = convert(inference)
     *_, metadata = serving.serving_functions(inference, run_dir.read_labels(model_dir))
     # The file takes one clip per row: `serve_frames`' hop is not its business.

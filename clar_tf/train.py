@@ -216,7 +216,7 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
     if guard.diverged or bad_weights:
         raise _stop_diverged(config, out_dir, steps, guard, backup, bad_weights)
 
-    model.embedder.save(run_dir.path(out_dir, run_dir.ENCODER))
+    run_dir.save_keras(model.embedder, run_dir.path(out_dir, run_dir.ENCODER))
     export.save_inference_model(model, info, out_dir)
     export_path = (export.export_saved_model(out_dir, run_dir.path(out_dir, run_dir.EXPORT))
                    if config.export and chief else None)
