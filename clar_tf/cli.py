@@ -23,6 +23,7 @@ import sys
 import textwrap
 import typing
 
+import clar_tf
 from clar_tf import checks, flagfiles
 
 
@@ -216,6 +217,23 @@ def _help_flags(usage_text):
             Help("helpfull", None, full=True), HelpXML()]
 
 
+def quiet_python_logs():
+    """Hides the Python-side warnings of TensorFlow, Keras, TFDS and absl (deprecations,
+    retracing notes, "Variant folder ... has no dataset_info.json"): what a command prints
+    is its own output and its errors. `-v`/`--verbosity` keeps them (`clar_tf.QUIET`)."""
+    import logging
+    import warnings
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    for name in ("tensorflow", "keras", "tensorflow_datasets", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings(
+        "ignore", module=r"(tensorflow|keras|tensorflow_datasets|tf_keras|absl|h5py)(\.|$)")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(cls, fn, help, choices=None, positional=None):
     """A tool's command line: defines `cls`'s flags, then absl's `app.run` calls
     `fn(cls instance)`. `positional`: the field that receives the positional arguments;
@@ -226,6 +244,8 @@ def main(cls, fn, help, choices=None, positional=None):
     define_flags(cls, help, choices, positional=positional, module_name=sys.argv[0])
 
     def run(argv):
+        if clar_tf.QUIET:
+            quiet_python_logs()
         fn(from_flags(cls, flags.FLAGS, positional, **_positional_values(argv, positional)))
 
     def parse_flags(argv):

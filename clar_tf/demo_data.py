@@ -122,7 +122,7 @@ def _jobs(out_dir, rng, clips_per_word):
     return jobs, lists
 
 
-def make(out_dir, seed=0, clips_per_word=CLIPS_PER_WORD, workers=2):
+def make(out_dir, seed=0, clips_per_word=CLIPS_PER_WORD, workers=2, log=None):
     """Writes the spoken-digits set into `out_dir` (see the module docstring).
 
     Args:
@@ -131,6 +131,7 @@ def make(out_dir, seed=0, clips_per_word=CLIPS_PER_WORD, workers=2):
       clips_per_word: clips of each of the 10 digits (10 * clips_per_word in all); at
         least 3, so that every split has a speaker.
       workers: processes rendering clips in parallel.
+      log: called with a progress line after each tenth of the clips (None: silent).
 
     Returns:
       The number of clips written.
@@ -146,7 +147,10 @@ def make(out_dir, seed=0, clips_per_word=CLIPS_PER_WORD, workers=2):
     # "spawn": the caller may hold TensorFlow threads, which fork would copy half-locked.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        list(pool.map(_render, jobs, chunksize=32))
+        step = max(1, len(jobs) // 10)
+        for done, _ in enumerate(pool.map(_render, jobs, chunksize=min(32, step)), 1):
+            if log and (done % step == 0 or done == len(jobs)):
+                log(f"spoken_digits: {done}/{len(jobs)} clips rendered in {out_dir}")
     for name, rel_paths in lists.items():
         with open(os.path.join(out_dir, name), "w") as f:
             f.writelines(p + "\n" for p in rel_paths)
@@ -183,7 +187,7 @@ def ensure(dataset, data_dir, manual_dir=None, log=print):
     if not is_complete(manual_dir) and not datasets.is_prepared(dataset, data_dir):
         log(f"spoken_digits: no demo data in {manual_dir} yet; generating it with "
             "clar_tf.demo_data (espeak-ng)")
-        make(manual_dir)
+        make(manual_dir, log=log)
 
 
 def _check_clips_per_word(clips_per_word):
@@ -213,7 +217,8 @@ HELP = {
 def main(args):
     """Writes the set that `args` (a `DemoDataArgs`) names."""
     start = time.perf_counter()
-    n = make(args.out, seed=args.seed, clips_per_word=args.clips_per_word)
+    n = make(args.out, seed=args.seed, clips_per_word=args.clips_per_word,
+             log=print)
     print(f"wrote {n} clips to {args.out} in {time.perf_counter() - start:.1f} s")
 
 

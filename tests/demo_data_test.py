@@ -77,9 +77,9 @@ def test_datasets_never_generate_audio_and_name_the_command(monkeypatch, tmp_pat
 def test_ensure_generates_when_missing_then_the_set_loads(monkeypatch, tmp_path, capsys):
     calls, real_make = [], demo_data.make
 
-    def small_make(out_dir):
+    def small_make(out_dir, log=None):
         calls.append(out_dir)
-        return real_make(out_dir, clips_per_word=5)
+        return real_make(out_dir, clips_per_word=5, log=log)
 
     monkeypatch.setattr(demo_data, "make", small_make)
     data = str(tmp_path / "data")
@@ -87,7 +87,9 @@ def test_ensure_generates_when_missing_then_the_set_loads(monkeypatch, tmp_path,
     assert calls == []
     demo_data.ensure("spoken_digits", data)
     manual = os.path.join(data, "downloads", "manual", "spoken_digits")
-    assert calls == [manual] and "generating" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert calls == [manual] and "generating" in out
+    assert f"spoken_digits: 50/50 clips rendered in {manual}" in out  # progress lines
     demo_data.ensure("spoken_digits", data)  # complete: not generated again
     assert calls == [manual]
     info = datasets.info("spoken_digits", data_dir=data)
