@@ -5,9 +5,14 @@
 
 reads every file soundfile decodes (folders recursively; stereo mixed to mono and
 resampled to the model's rate by `clar_tf.audio.io`) and writes one
-`<out>/<name>.npz` per file, where `<name>` is the file's path below the folder given
-(that folder's own name included) or, for a file given directly, its name; the
-original extension is kept (`recordings/a/b.wav` → `<out>/recordings/a/b.wav.npz`).
+`<out>/<name>.npz` per file, where `<name>` is the file's path below the deepest folder
+that holds every input given (each folder given with its own name, each file given
+directly with the folders between): one folder gives `recordings/a/b.wav` →
+`<out>/recordings/a/b.wav.npz`, one file its name (`<out>/take1.flac.npz`), and inputs
+from several folders keep those folders apart (`yes/0a7c_0.wav no/0a7c_0.wav` →
+`<out>/yes/0a7c_0.wav.npz`, `<out>/no/0a7c_0.wav.npz`; the example above writes
+`<out>/recordings/…` and `<out>/extra/take1.flac.npz`); the original extension is kept.
+Only the same file given twice (directly, or also inside a folder given) is refused.
 Each `.npz` holds
 
     embedding   float32 [D]     the clip embedding
@@ -31,6 +36,14 @@ From Python:
 
     model = embed.load("runs/sc10")             # or an export dir from clar_tf.export
     clip, frames, seconds = embed.embed(audio, 44100, model)
+
+An export's sample rate, clip length and embedding size come from its metadata file
+(`export.METADATA_FILE`), read without running any of its graph. The graph's own
+`metadata` signature answers the same values; the file is checked against it before the
+first embedding (the first call of the `Embedder`, which runs the graph anyway), not at
+`load`: a file that says otherwise (edited, or copied from another export) is refused
+with a ValueError naming the file and each field that differs, before any embedding is
+returned or written. `Embedder.verify()` runs that check at once.
 """
 import dataclasses
 import json
@@ -59,16 +72,32 @@ class Embedder:
       embedding_size: D.
       batch_size: windows per forward pass in `embed_windows`.
       source: the folder it was loaded from.
+
+    `verify`, if given, is called (without arguments) before the first embedding and
+    raises if the attributes above are wrong for `fn` (`load` passes the check of an
+    export's metadata file against its graph); it runs again until it passes once.
     """
 
     def __init__(self, fn, sample_rate, clip_length, embedding_size, source,
-                 batch_size=BATCH_SIZE):
+                 batch_size=BATCH_SIZE, verify=None):
         self._fn = fn
         self.sample_rate = int(sample_rate)
         self.clip_length = int(clip_length)
         self.embedding_size = int(embedding_size)
         self.source = source
         self.batch_size = int(batch_size)
+        self._verify = verify
+
+    def verify(self):
+        """Runs the check given as `verify` now (once it has passed, never again).
+
+        Raises:
+          ValueError: an export's metadata file disagrees with its graph (see the module
+            docstring).
+        """
+        if self._verify is not None:
+            self._verify()
+            self._verify = None
 
     def __call__(self, windows):
         """float32 [B, D] embeddings of `windows` [B, clip_length] (B may be 0).
@@ -76,8 +105,9 @@ class Embedder:
         Raises:
           ValueError: a window holds NaN or inf, or its samples are so large (beyond
             about 1e17; the model was trained on [-1, 1]) that the embedding is not
-            finite.
+            finite; the first call: `verify()` fails.
         """
+        self.verify()  # before the shape check: it uses the clip_length under test
         windows = np.asarray(windows, np.float32)
         if windows.ndim != 2 or windows.shape[1] != self.clip_length:
             raise ValueError(f"Expected windows of shape [B, {self.clip_length}]. "
@@ -126,7 +156,9 @@ def load(path, batch_size=BATCH_SIZE):
 
     Loading runs no code from the folder: `encoder.keras` is loaded in Keras' safe mode
     (a Lambda layer is refused), and a SavedModel's graph runs only when audio is
-    embedded (a SavedModel is a program: embed with those you trust).
+    embedded (a SavedModel is a program: embed with those you trust). The first
+    embedding first runs the export's `metadata` signature and refuses a metadata file
+    that disagrees with it (module docstring; `Embedder.verify()` to check at once).
     """
     if not tf.io.gfile.isdir(path):
         raise ValueError(f"Model path must be a folder. Received: path={path}")
@@ -169,11 +201,70 @@ def load(path, batch_size=BATCH_SIZE):
     except (OSError, ValueError, tf.errors.OpError) as e:
         raise ValueError(f"{os.path.join(saved, 'saved_model.pb')} is not a readable "
                          f"SavedModel (damaged or truncated?): {run_dir.reason(e)}") from None
-    if "serving_default" not in loaded.signatures:
-        raise ValueError(f"{saved} is a SavedModel without a serving_default signature")
-    # The closure holds `loaded`, which owns the signature's variables.
+    for name in ("serving_default", "metadata"):
+        if name not in loaded.signatures:
+            raise ValueError(f"{saved} is a SavedModel without a {name} signature: not "
+                             "written by clar_tf.export")
+    meta.update(zip(keys, sizes))
+
+    def verify():  # runs the graph: only when embedding (see the module docstring)
+        _check_metadata(meta_path, meta, _graph_metadata(saved, loaded))
+
+    # The closures hold `loaded`, which owns the signature's variables.
     return Embedder(lambda x: loaded.signatures["serving_default"](audio=x)["embedding"],
-                    *sizes, saved, batch_size)
+                    *sizes, saved, batch_size, verify=verify)
+
+
+# The fields of an export's metadata file that its `metadata` signature also answers.
+_GRAPH_FIELDS = ("sample_rate", "clip_length", "embedding_size", "frame_hop", "labels")
+
+
+def _graph_metadata(saved, loaded):
+    """The values of the `metadata` signature of the SavedModel `loaded` (from the folder
+    `saved`) as JSON-like Python values: ints, and a list of str for `labels`."""
+    try:
+        out = loaded.signatures["metadata"]()
+        return {k: ([x.decode() for x in v.numpy().tolist()] if v.dtype == tf.string
+                    else v.numpy().tolist())
+                for k, v in out.items() if k in _GRAPH_FIELDS}
+    except (TypeError, ValueError, AttributeError, tf.errors.OpError) as e:
+        raise ValueError(f"{saved}'s metadata signature cannot be run to check "
+                         f"{export.METADATA_FILE} ({run_dir.reason(e)}): not written by "
+                         "clar_tf.export, or damaged") from None
+
+
+def _shown(key, value):
+    """`key=value` for a one-line message (long label lists summarised)."""
+    if value is _MISSING:
+        return f"no {key}"
+    if isinstance(value, list) and len(value) > 4:
+        return f"{len(value)} {key} ({', '.join(map(repr, value[:2]))}, …)"
+    return f"{key}={value!r}"
+
+
+_MISSING = object()  # a field the metadata file lacks
+
+
+def _check_metadata(meta_path, meta, graph):
+    """Raises ValueError when the metadata file `meta_path` (its values `meta`) differs
+    from `graph`, the SavedModel's `metadata()`, in any field that both should hold."""
+    differ = [k for k in _GRAPH_FIELDS if k in graph and meta.get(k, _MISSING) != graph[k]]
+    if not differ:
+        return
+    if len(differ) == 1 and isinstance(graph[differ[0]], list):
+        key = differ[0]
+        file_value, graph_value = meta.get(key, _MISSING), graph[key]
+        if (isinstance(file_value, list) and len(file_value) == len(graph_value)
+                and len(graph_value) > 4):  # one label renamed: show the first one
+            i = next(i for i, (a, b) in enumerate(zip(file_value, graph_value)) if a != b)
+            raise ValueError(f"{meta_path} says {key}[{i}]={file_value[i]!r} but the "
+                             f"SavedModel's metadata signature says {graph_value[i]!r}: "
+                             "the file was edited or belongs to another export; re-export")
+    said = ", ".join(_shown(k, meta.get(k, _MISSING)) for k in differ)
+    truth = ", ".join(_shown(k, graph[k]) for k in differ)
+    raise ValueError(f"{meta_path} says {said} but the SavedModel's metadata signature "
+                     f"says {truth}: the file was edited or belongs to another export; "
+                     "re-export")
 
 
 def embed_windows(model, audio, hop, offset, num_windows):
@@ -271,20 +362,29 @@ def embed(audio, sample_rate, model, hop_ms=None):
 
 
 def _inputs(paths):
-    """[(file, output name)] for files and folders (recursive), in the order given."""
+    """[(file, output name)] for files and folders (recursive), in the order given.
+
+    A name is the file's path below the deepest folder holding every path given (the
+    common folder of their parent folders), so files of different folders get different
+    names; only the same file given twice (by the same path once made absolute) is
+    refused.
+    """
+    for path in paths:
+        if not os.path.isdir(path) and not os.path.exists(path):
+            raise ValueError(f"No such file or folder: {path}")
+    if not paths:
+        return []
+    base = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
     found = []
     for path in paths:
-        if os.path.isdir(path):
-            parent = os.path.dirname(os.path.abspath(path))
-            found += [(f, os.path.relpath(f, parent)) for f in audio_io.audio_files(path)]
-        elif os.path.exists(path):
-            found.append((path, os.path.basename(path)))
-        else:
-            raise ValueError(f"No such file or folder: {path}")
+        files = audio_io.audio_files(path) if os.path.isdir(path) else [path]
+        found += [(f, os.path.relpath(os.path.abspath(f), base)) for f in files]
     names = [name for _, name in found]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"Two inputs would write the same output: {', '.join(twice)}")
+        raise ValueError("The same file is given twice (each file is embedded once; "
+                         f"its output would be written twice): "
+                         f"{', '.join(os.path.join(base, n) for n in twice)}")
     return found
 
 

@@ -45,8 +45,10 @@ Signatures (tag set `serve`):
 
 The same metadata is written as data, `assets.extra/clar_tf_metadata.json` in the version
 folder; `clar_tf.embed.load` reads that file and runs nothing of the graph (only
-embedding audio runs `serving_default`). A SavedModel is a program: serve or embed with
-those you trust.
+embedding audio runs `serving_default`). Before its first embedding, `clar_tf.embed`
+runs `metadata()` and refuses a file that differs from it (edited, or another export's),
+naming the file and the fields. A SavedModel is a program: serve or embed with those you
+trust.
 
 The signature leaves the rank of `audio` open (`saved_model_cli show` prints
 `unknown_rank`) and checks it first thing in the graph: a fixed [None, None] is not

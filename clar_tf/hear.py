@@ -63,6 +63,11 @@ def load_model(model_file_path="", timestamp_hop_ms=TIMESTAMP_HOP_MS):
         the path in the environment variable CLAR_TF_MODEL.
       timestamp_hop_ms: spacing of `get_timestamp_embeddings` frames (HEAR suggests
         <= 50 ms).
+
+    Runs none of an export's graph (`embed.load`): its metadata file is checked against
+    the graph's `metadata` signature before the first embedding, and a file that differs
+    is refused there (ValueError naming the file and fields); `model.embedder.verify()`
+    checks at once.
     """
     path = model_file_path or os.environ.get(MODEL_ENV, "")
     if not path:

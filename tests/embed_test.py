@@ -1,5 +1,6 @@
 """Embeddings of users' audio: `embed.load`, `embed.embed` windows, and the CLI."""
 import os
+import re
 import subprocess
 import sys
 
@@ -152,3 +153,60 @@ def test_bad_file_stops_or_is_skipped(run, files, tmp_path):
     assert "skipped 1 unreadable files" in proc.stderr and str(bad) in proc.stderr
     assert "embedded 2 files" in proc.stdout
     assert (tmp_path / "skipping" / "recordings" / "b.flac.npz").exists()
+
+
+def _stub_model():
+    """An untrained stand-in `Embedder` (as in `embed.embed`'s docstring): no training."""
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential([keras.Input((CLIP,)), keras.layers.Dense(8)])
+    return embed.Embedder(encoder, 16000, CLIP, 8, "stub")
+
+
+def _npz(path):
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def test_same_names_in_different_folders_get_different_outputs(tmp_path):
+    """Speech Commands' layout: `yes/x.wav` and `no/x.wav` are different recordings."""
+    rng = np.random.default_rng(3)
+    for word in ("yes", "no"):
+        os.makedirs(tmp_path / "sc" / word)
+        sf.write(tmp_path / "sc" / word / "0a7c_nohash_0.wav",
+                 0.1 * rng.standard_normal(20000), 16000)
+    model = _stub_model()
+    files = [str(tmp_path / "sc" / w / "0a7c_nohash_0.wav") for w in ("yes", "no")]
+    written, _ = embed.embed_files(files, model, str(tmp_path / "out"), verbose=0)
+    assert written == [str(tmp_path / "out" / w / "0a7c_nohash_0.wav.npz")
+                       for w in ("yes", "no")]
+    for word, path in zip(("yes", "no"), written):
+        alone = tmp_path / f"alone_{word}"
+        (single,), _ = embed.embed_files([str(tmp_path / "sc" / word / "0a7c_nohash_0.wav")],
+                                         model, str(alone), verbose=0)
+        assert single == str(alone / "0a7c_nohash_0.wav.npz")  # one file: its name
+        got, want = _npz(path), _npz(single)
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    assert not np.array_equal(_npz(written[0])["embedding"], _npz(written[1])["embedding"])
+    # Two folders: each keeps its own name below their common parent.
+    written, _ = embed.embed_files([str(tmp_path / "sc" / "yes"), str(tmp_path / "sc" / "no")],
+                                   model, str(tmp_path / "folders"), verbose=0)
+    assert written == [str(tmp_path / "folders" / w / "0a7c_nohash_0.wav.npz")
+                       for w in ("yes", "no")]
+    # One folder: its own name, then the path below it (as documented).
+    written, _ = embed.embed_files([str(tmp_path / "sc")], model, str(tmp_path / "one"),
+                                   verbose=0)
+    assert sorted(written) == [str(tmp_path / "one" / "sc" / w / "0a7c_nohash_0.wav.npz")
+                               for w in ("no", "yes")]
+
+
+def test_only_the_same_file_given_twice_is_refused(tmp_path):
+    os.makedirs(tmp_path / "recordings")
+    sf.write(tmp_path / "recordings" / "a.wav", np.zeros(800), 16000)
+    a = str(tmp_path / "recordings" / "a.wav")
+    for paths in ([a, a], [str(tmp_path / "recordings"), a],
+                  [a, os.path.join(str(tmp_path), "recordings", "..", "recordings", "a.wav")]):
+        with pytest.raises(ValueError, match=f"The same file is given twice.*{re.escape(a)}$"):
+            embed.embed_files(paths, _stub_model(), str(tmp_path / "out"), verbose=0)
+    assert not os.path.exists(tmp_path / "out")
