@@ -6,6 +6,7 @@ fails, naming the version, when a Keras release drops a name listed in `PRIVATE_
 or a TensorFlow release one in `PRIVATE_TF_NAMES`; it also fails when another module
 uses a private Keras or TFDS name or imports from `tensorflow.python`.
 """
+import contextlib
 import importlib
 
 import keras
@@ -19,7 +20,9 @@ PRIVATE_NAMES = ((keras.Model, FIRST_BATCH_BUILD),
 
 
 # (module, attribute) of every private TensorFlow name this module uses.
-PRIVATE_TF_NAMES = (("tensorflow.python.ops.control_flow_util", "GraphOrParentsInXlaContext"),)
+PRIVATE_TF_NAMES = (("tensorflow.python.ops.control_flow_util", "GraphOrParentsInXlaContext"),
+                    ("tensorflow.python.framework.config", "is_op_determinism_enabled"),
+                    ("tensorflow.python.framework.config", "disable_op_determinism"))
 
 
 def _tf_private(module, name):
@@ -29,6 +32,24 @@ def _tf_private(module, name):
     except (ImportError, AttributeError):
         raise RuntimeError(f"TensorFlow {tf.__version__} has no {module}.{name}; update "
                            "clar_tf/compat.py") from None
+
+
+@contextlib.contextmanager
+def op_determinism():
+    """TensorFlow's op determinism inside the block (a process-wide setting), turned off
+    again after it unless it was on before (the resume tests compare losses exactly).
+
+    No public route: `tf.config.experimental.enable_op_determinism` has no public
+    counterpart to query or undo it; TensorFlow's own tests use `framework.config`'s.
+    """
+    config = "tensorflow.python.framework.config"
+    was_enabled = _tf_private(config, "is_op_determinism_enabled")()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            _tf_private(config, "disable_op_determinism")()
 
 
 def in_xla_context():

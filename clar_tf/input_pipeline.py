@@ -30,11 +30,14 @@ def train_info(config):
     return datasets.info(config.dataset, **dataset_kwargs(config))
 
 
-def train_batches(config, info):
+def train_batches(config, info, initial_epoch=0):
     """(repeated, shuffled, batched training dataset, steps per epoch).
 
     Labels outside `config.labeled_fraction` become -1; with `labeled_per_batch` every
-    batch holds that many labeled clips (`datasets.labeled_batches`).
+    batch holds that many labeled clips (`datasets.labeled_batches`). The batches of
+    epoch e depend on (`config.seed`, e) only (`datasets.shuffled_passes`); the dataset
+    starts at epoch `initial_epoch`, so a resumed run trains on what an uninterrupted
+    one would.
     """
     ds = datasets.load(config.dataset, info.train_split, **dataset_kwargs(config))
     n = info.splits[info.train_split]
@@ -45,12 +48,14 @@ def train_batches(config, info):
         ds = datasets.with_label_fraction(ds, config.labeled_fraction, config.seed,
                                           stratified=config.stratified)
     steps = config.steps_per_epoch or n // config.batch_size
+    start_batch = initial_epoch * steps
     if config.labeled_per_batch and config.labeled_fraction < 1.0:
         ds = datasets.labeled_batches(ds, config.batch_size, config.labeled_per_batch,
-                                      config.seed, config.shuffle_buffer)
+                                      config.seed, config.shuffle_buffer, start_batch)
     else:
-        ds = (ds.shuffle(min(n, config.shuffle_buffer), seed=config.seed)
-              .repeat().batch(config.batch_size, drop_remainder=True))
+        ds = (datasets.shuffled_passes(ds, n, config.seed, config.shuffle_buffer,
+                                       start_batch * config.batch_size)
+              .batch(config.batch_size, drop_remainder=True))
     # Under multi_worker each worker runs this whole pipeline and keeps its share of
     # every global batch (DATA sharding): the global batches are a single process's.
     options = tf.data.Options()

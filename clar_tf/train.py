@@ -141,13 +141,19 @@ def run(config):
 def _run(config, lock):
     run_dir.check_model_dir(config.model_dir)
     run_dir.check_resumable(config)
-    keras.utils.set_random_seed(config.seed)
+    initial_epoch = checkpoint.EpochCheckpoint(
+        run_dir.path(config.model_dir, run_dir.BACKUP)).epochs_done(
+            config.epochs, run_dir.path(config.model_dir, run_dir.TRAIN_LOG))
     strategy = distribute.get_strategy(config.strategy)
     gpu = bool(tf.config.list_logical_devices("GPU"))
     keras.config.set_dtype_policy(("mixed_float16" if gpu else "mixed_bfloat16")
                                   if config.mixed_precision else "float32")
     info = input_pipeline.train_info(config)
-    train_ds, steps = input_pipeline.train_batches(config, info)
+    train_ds, steps = input_pipeline.train_batches(config, info, initial_epoch)
+    eval_info, eval_train, eval_test = input_pipeline.eval_datasets(config, info.clip_length)
+    # Seeded once the datasets are ready: preparing one (on first use) draws random
+    # numbers, and the run that prepared them must build the model later runs build.
+    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = factory.build_model(config, info.num_classes, info.clip_length,
                                     sync_batchnorm=strategy.num_replicas_in_sync > 1)
@@ -157,7 +163,6 @@ def _run(config, lock):
                       jit_compile=config.jit_compile)
     keras.config.set_dtype_policy("float32")
 
-    eval_info, eval_train, eval_test = input_pipeline.eval_datasets(config, info.clip_length)
     lock.acquire(lock_name(strategy))
     evaluation = (eval_info, eval_train, eval_test)
     if is_chief(strategy):
@@ -191,7 +196,8 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
     backup = checkpoint.EpochCheckpoint(run_dir.path(config.model_dir, run_dir.BACKUP),
                                         save=chief)
     with strategy.scope():
-        initial_epoch = backup.restore(model)
+        initial_epoch = backup.restore(model, config.epochs,
+                                       run_dir.path(config.model_dir, run_dir.TRAIN_LOG))
     guard = _StopOnDivergence()
     callbacks = [guard, backup,
                  _CsvLog(run_dir.path(out_dir, run_dir.TRAIN_LOG)),

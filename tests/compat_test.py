@@ -211,3 +211,15 @@ def test_no_module_touches_a_private_tfds_builder_attribute(tmp_path):
         if hits:
             found[rel] = sorted(hits)
     assert not found, f"private TFDS names outside compat.py: {found}"
+
+
+def test_op_determinism_is_on_inside_the_block_and_as_before_after():
+    is_enabled = compat._tf_private("tensorflow.python.framework.config",
+                                    "is_op_determinism_enabled")
+    assert not is_enabled()
+    with compat.op_determinism():
+        assert is_enabled()
+        with compat.op_determinism():  # nested: the outer block keeps it on
+            assert is_enabled()
+        assert is_enabled()
+    assert not is_enabled()

@@ -289,15 +289,16 @@ def with_label_fraction(ds, fraction, seed, stratified=False):
     return ds.enumerate().map(relabel, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def labeled_batches(ds, batch_size, labeled_per_batch, seed, shuffle_buffer=10000):
+def labeled_batches(ds, batch_size, labeled_per_batch, seed, shuffle_buffer=10000,
+                    start_batch=0):
     """Endless batches that each hold exactly `labeled_per_batch` labeled examples.
 
     The stratified per-batch sampling that CLAR §4 names for small labeled fractions:
     `ds` (after `with_label_fraction`) is split into its labeled pool (label >= 0) and
     its unlabeled pool; every batch takes `labeled_per_batch` examples from the first
     and `batch_size - labeled_per_batch` from the second, each pool shuffled and
-    repeated on its own (so a small labeled pool is oversampled). The labeled examples
-    come first in each batch; the losses do not depend on the order.
+    repeated on its own (so a small labeled pool is oversampled; `shuffled_passes`). The
+    labeled examples come first in each batch; the losses do not depend on the order.
 
     Args:
         ds: finite `{"audio", "label"}` dataset, label -1 for unlabeled examples.
@@ -305,6 +306,8 @@ def labeled_batches(ds, batch_size, labeled_per_batch, seed, shuffle_buffer=1000
         labeled_per_batch: labeled examples per batch, in [1, batch_size).
         seed: shuffling seed.
         shuffle_buffer: shuffle buffer of each pool.
+        start_batch: batches of the stream to leave out: a run resumed after k epochs of
+            s steps passes k * s and gets the batches an uninterrupted run trains on next.
 
     Returns:
         An infinite dataset of batches of `batch_size`.
@@ -320,13 +323,35 @@ def labeled_batches(ds, batch_size, labeled_per_batch, seed, shuffle_buffer=1000
                              f"unlabeled training examples; there are no {name} ones "
                              "(use a labeled_fraction strictly between 0 and 1)")
     pools = [ds.filter(_is_labeled), ds.filter(_is_unlabeled)]
-    pools = [pool.shuffle(min(count, shuffle_buffer), seed=seed + i).repeat()
-             for i, (pool, count) in enumerate(zip(pools, counts.values()))]
-    pattern = tf.constant([0] * labeled_per_batch + [1] * (batch_size - labeled_per_batch),
-                          tf.int64)
+    per_batch = [labeled_per_batch, batch_size - labeled_per_batch]
+    pools = [shuffled_passes(pool, count, seed + i, shuffle_buffer, start_batch * k)
+             for i, (pool, count, k) in enumerate(zip(pools, counts.values(), per_batch))]
+    pattern = tf.constant([0] * per_batch[0] + [1] * per_batch[1], tf.int64)
     choice = tf.data.Dataset.from_tensor_slices(pattern).repeat()
     return (tf.data.Dataset.choose_from_datasets(pools, choice)
             .batch(batch_size, drop_remainder=True))
+
+
+def shuffled_passes(ds, count, seed, shuffle_buffer, start=0):
+    """The endless stream of `ds` (`count` examples) pass after pass, each pass shuffled
+    with its own seed, a function of (`seed`, pass number), from example `start` on.
+
+    The stream depends on `seed` only (not on TensorFlow's global seed, nor on where it
+    was begun): a resumed run gets the examples an uninterrupted one would, after reading
+    at most one pass to get there, where `ds.shuffle(seed=seed).repeat()` would start
+    again at pass 0's order.
+    """
+    first_pass, skip = divmod(start, count)
+
+    def one_pass(index):
+        # This function's graph takes no global seed: the op seed alone (a tensor) seeds
+        # the shuffle, and tf.data cannot take a tensor seed beside a global seed of 0.
+        tf.random.set_seed(None)
+        return ds.shuffle(min(count, shuffle_buffer), seed=seed * 1_000_003 + index,
+                          reshuffle_each_iteration=False)
+
+    return (tf.data.Dataset.counter(first_pass).flat_map(one_pass).skip(skip)
+            .apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)))
 
 
 def _read_labels(ds):
