@@ -17,9 +17,12 @@ backup_dir may be on any `tf.io.gfile` filesystem (Keras writes a remote `.weigh
 through a local temporary file and copies it).
 """
 import csv
+import gc
 import io
 import json
 import os
+import traceback
+import warnings
 
 import keras
 import numpy as np
@@ -163,13 +166,39 @@ class EpochCheckpoint(keras.callbacks.Callback):
                     with open(path, "rb") as f:
                         os.fsync(f.fileno())
         except Exception as e:
+            reason = run_dir.reason(e)
+            _discard(e, weights, metadata)
             raise OSError(f"Could not write the checkpoint of epoch {epochs_done} to "
-                          f"{self.backup_dir} ({e}); the previous checkpoint is intact: "
-                          "fix the cause (disk space?) and run the same command to "
-                          "resume") from e
+                          f"{self.backup_dir} ({reason}); the previous checkpoint is "
+                          "intact: fix the cause (disk space?) and run the same command "
+                          "to resume") from None
         # A crash between the two renames repeats one epoch (new weights, old count).
         tf.io.gfile.rename(weights, self.weights_path, overwrite=True)
         tf.io.gfile.rename(metadata, self.metadata_path, overwrite=True)
+
+
+def _discard(error, *paths):
+    """Drops what a failed write left: the half-written h5py file, emptied and closed now
+    (its handle lives in `error`'s traceback; left open until the interpreter exits on a
+    full disk, h5py's failing close ended the process with a segmentation fault), and
+    the temporary `paths`."""
+    for path in paths:  # its space first, so that closing it can flush on a full disk
+        if run_dir.is_local(path) and os.path.exists(path):
+            os.truncate(path, 0)
+    traceback.clear_frames(error.__traceback__)
+    error.__traceback__ = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            gc.collect()  # h5py closes the file here; its close error is ignored
+        except Exception:  # noqa: BLE001 (a failed close of a file being discarded)
+            pass
+    for path in paths:
+        try:
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+        except (OSError, tf.errors.OpError):
+            pass  # a leftover temporary file never blocks the next start
 
 
 def _seed_states(model):

@@ -78,11 +78,25 @@ def read_text(path_):
 
 def write_text(path_, text):
     """Writes `text` to `path_`, through a temporary file renamed over it: a reader never
-    sees it half written (on filesystems whose rename is atomic, as local disks')."""
+    sees it half written (on filesystems whose rename is atomic, as local disks').
+
+    Raises:
+      OSError: the write failed (a full disk, no permission); the message names `path_`,
+        the temporary file is removed and the previous `path_`, if any, is intact.
+    """
     tmp = f"{path_}.tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path_, overwrite=True)
+    try:
+        with tf.io.gfile.GFile(tmp, "w") as f:
+            f.write(text)
+        tf.io.gfile.rename(tmp, path_, overwrite=True)
+    except (OSError, tf.errors.OpError) as e:
+        try:
+            if tf.io.gfile.exists(tmp):
+                tf.io.gfile.remove(tmp)
+        except (OSError, tf.errors.OpError):
+            pass  # the next write replaces it
+        raise OSError(f"{path_} could not be written ({reason(e)}); the previous "
+                      f"{os.path.basename(path_)}, if any, is intact") from None
 
 
 def reason(error):

@@ -349,3 +349,65 @@ def test_embed_cli_reports_bad_files_and_flags_without_a_traceback(run, tmp_path
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
         lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
         assert len(lines) == 1 and want in lines[0], proc.stderr[-3000:]
+
+
+# --- a full disk (issue 36 item 1) -------------------------------------------------------
+
+
+def test_write_text_on_a_failing_disk_names_the_file_and_leaves_no_temporary(tmp_path,
+                                                                              monkeypatch):
+    path = str(tmp_path / "config.json")
+    run_dir.write_text(path, "old")
+
+    def full(src, dst, overwrite=False):
+        raise tf.errors.ResourceExhaustedError(None, None, f"{src}; No space left on device")
+
+    monkeypatch.setattr(tf.io.gfile, "rename", full)
+    with pytest.raises(OSError, match=rf"^{path} could not be written \(.*No space left"):
+        run_dir.write_text(path, "new")
+    assert os.listdir(tmp_path) == ["config.json"] and open(path).read() == "old"
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 9 MB tmpfs at tmp_path/full (skipped where mounting is not allowed)."""
+    disk = tmp_path / "full"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=9m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_the_run_in_one_line_and_the_next_start_too(full_disk, tmp_path):
+    # A checkpoint (~6 MB at this size) and its temporary copy do not both fit in 9 MB:
+    # h5py's failing close used to end the process with a segmentation fault.
+    data = spoken_digits(tmp_path, 3)
+    model_dir = full_disk / "run"
+    command = [sys.executable, "-m", "clar_tf.train", "--flagfile=smoke.flags",
+               f"--manual_dir={data['manual_dir']}", f"--data_dir={data['data_dir']}",
+               f"--model_dir={model_dir}", "--batch_size=8", "--nojit_compile"]
+
+    def start():
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+        assert len(errors) == 1, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+        assert not [n for n in os.listdir(model_dir) + os.listdir(model_dir / "backup")
+                    if ".tmp" in n]
+        return errors[0]
+
+    line = start()
+    assert line.startswith(f"error: Could not write the checkpoint of epoch 2 to "
+                           f"{model_dir / 'backup'} (") and "No space left" in line
+    with open(full_disk / "filler", "wb", buffering=0) as f:  # the rest of the disk
+        try:
+            while True:
+                f.write(bytes(1 << 16))
+        except OSError:
+            pass
+    line = start()  # the same command, the disk still full: one line, nothing left
+    assert line.startswith(f"error: {model_dir / 'config.json'} could not be written")
