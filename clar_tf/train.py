@@ -96,9 +96,22 @@ def _stop_diverged(config, out_dir, steps, guard, backup, bad_weights):
     last = (f"{backup.backup_dir} holds the last finite state, after {done} epochs"
             if done else "no epoch finished before it, so there is no checkpoint")
     return TrainingDiverged(
-        f"training diverged: {where}. Nothing was exported; {last}. Lower --learning_rate "
-        "(or --warmup_epochs longer, or --nomixed_precision) and train in a new "
-        "--model_dir")
+        f"training diverged: {where}. Nothing was exported; {last}. {_advice(config)} and "
+        "train in a new --model_dir")
+
+
+# Below this τ the contrastive losses' logits (cosine similarity / τ, up to 1/τ)
+# overflow float32's exp-sum; the paper uses 0.5.
+MIN_SAFE_TEMPERATURE = 0.01
+
+
+def _advice(config):
+    """What to change after a divergence: a tiny --temperature first (it divides the
+    similarities of NT-Xent and SupCon, which cross-entropy alone does not use)."""
+    if config.method != "supervised" and config.temperature < MIN_SAFE_TEMPERATURE:
+        return (f"Raise --temperature (={config.temperature:g}: the contrastive loss "
+                "divides cosine similarities by it, so they overflow; the paper uses 0.5)")
+    return "Lower --learning_rate (or --warmup_epochs longer, or --nomixed_precision)"
 
 
 class _Throughput(keras.callbacks.Callback):
@@ -144,6 +157,15 @@ def _run(config, lock):
     initial_epoch = checkpoint.EpochCheckpoint(
         run_dir.path(config.model_dir, run_dir.BACKUP)).epochs_done(
             config.epochs, run_dir.path(config.model_dir, run_dir.TRAIN_LOG))
+    finished = run_dir.read_json(config.model_dir, run_dir.RESULTS)
+    if (initial_epoch == config.epochs and finished
+            and finished.get("status") == "completed"
+            and finished.get("epochs") == config.epochs):
+        # The same command again: nothing to train, nothing rewritten (no new export).
+        print(f"{config.model_dir} already holds this run, finished after {config.epochs} "
+              f"epochs: linear-eval top-1 {finished['top1']:.4f} (nothing to do; raise "
+              "--epochs to train on, or use a new --model_dir)")
+        return finished
     strategy = distribute.get_strategy(config.strategy)
     gpu = bool(tf.config.list_logical_devices("GPU"))
     keras.config.set_dtype_policy(("mixed_float16" if gpu else "mixed_bfloat16")

@@ -108,9 +108,19 @@ def test_weights_left_non_finite_by_the_last_step_are_caught(digits, tmp_path,
 
 
 @pytest.mark.slow
-def test_a_finished_run_says_completed(digits, tmp_path):
-    result = train.run(tiny_config(tmp_path / "run", method="simclr", **digits))
+def test_a_finished_run_says_completed_and_running_it_again_rewrites_nothing(
+        digits, tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", method="simclr", **digits)
+    result = train.run(config)
     assert result["status"] == "completed"
+    before = {name: os.stat(tmp_path / "run" / name).st_mtime_ns
+              for name in os.listdir(tmp_path / "run")}
+    exports = os.listdir(tmp_path / "run" / "export")
+    assert train.run(config) == result  # issue 36 item 10: no new export version
+    assert "already holds this run" in capsys.readouterr().out
+    assert os.listdir(tmp_path / "run" / "export") == exports
+    assert {name: os.stat(tmp_path / "run" / name).st_mtime_ns
+            for name in os.listdir(tmp_path / "run")} == before
 
 
 @pytest.mark.parametrize("field", ["learning_rate", "temperature", "weight_decay",
@@ -128,3 +138,14 @@ def test_a_model_dir_inside_a_file_is_refused_naming_the_flag(digits, tmp_path):
                                          r"created"):
         train.main(config)
     assert (tmp_path / "file").read_text() == "mine"
+
+
+@pytest.mark.parametrize("method, temperature, advice", [
+    ("clar", 1e-30, "Raise --temperature (=1e-30"),
+    ("simclr", 1e-3, "Raise --temperature (=0.001"),
+    ("simclr", 0.5, "Lower --learning_rate"),
+    ("supervised", 1e-30, "Lower --learning_rate"),  # cross-entropy alone: no τ
+])
+def test_the_advice_after_a_divergence_names_the_flag_to_change(method, temperature, advice):
+    config = config_lib.Config(model_dir="m", method=method, temperature=temperature)
+    assert train._advice(config).startswith(advice)
