@@ -418,7 +418,11 @@ def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbos
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise ValueError(f"--out={out_dir} cannot be created: {e.strerror}") from None
-    progress = keras.utils.Progbar(len(inputs), verbose=verbose, unit_name="file")
+    # A bar on a terminal; redirected, plain lines (a bar's escape codes in a log file
+    # are noise), about ten of them.
+    bar = (keras.utils.Progbar(len(inputs), verbose=verbose, unit_name="file")
+           if verbose and sys.stdout.isatty() else None)
+    step = max(1, len(inputs) // 10)
     written, skipped = [], []
     for i, (path, name) in enumerate(inputs):
         try:
@@ -434,7 +438,10 @@ def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbos
             os.makedirs(os.path.dirname(target), exist_ok=True)
             np.savez(target, embedding=clip, frames=frames, timestamps=timestamps)
             written.append(target)
-        progress.update(i + 1)
+        if bar is not None:
+            bar.update(i + 1)
+        elif verbose and ((i + 1) % step == 0 or i + 1 == len(inputs)):
+            print(f"embedded {i + 1}/{len(inputs)} files into {out_dir}")
     return written, skipped
 
 

@@ -68,3 +68,20 @@ def test_verbosity_brings_tensorflow_logs_back(tmp_path):
     done = _prepare(tmp_path, "--verbosity=0")
     assert done.returncode == 0, done.stderr
     assert "cpu_feature_guard" in done.stderr or "oneDNN" in done.stderr, done.stderr
+
+
+def test_embedding_files_into_a_log_prints_plain_progress_lines(tmp_path, capsys):
+    import numpy as np
+    import soundfile
+
+    from clar_tf import embed
+
+    model = embed.Embedder(lambda x: np.zeros((len(x), 4), np.float32), 16000, 16000, 4,
+                           source="stand-in")
+    for i in range(3):
+        soundfile.write(tmp_path / f"{i}.wav", np.zeros(8000), 16000)
+    written, _ = embed.embed_files([str(tmp_path / f"{i}.wav") for i in range(3)], model,
+                                   str(tmp_path / "out"))
+    out = capsys.readouterr().out  # not a terminal: no bar
+    assert len(written) == 3 and "\x1b[" not in out and "\r" not in out
+    assert out.splitlines()[-1] == f"embedded 3/3 files into {tmp_path / 'out'}"
