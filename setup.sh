@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command set-up: Debian's espeak-ng (only for the offline demo data), then clar_tf
-# with its test tools, `pip install -c requirements.txt -e ".[dev]"`: requirements.txt
+# with its test tools and the ONNX export, `pip install -c requirements.txt -e ".[dev,export]"`: requirements.txt
 # (tools/freeze_requirements.sh) pins the exact versions CI ran, as constraints, so a fresh
 # set-up gets them; pyproject.toml holds the supported ranges. On a Python minor version
 # other than the one requirements.txt was made with, some pins may not exist: then it
@@ -50,7 +50,7 @@ if [ "$req_py" != "$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])
   constraints=""
 fi
 # shellcheck disable=SC2086  # $constraints: empty or two words
-"$PY" -m pip install -q $constraints -e ".[dev]" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+"$PY" -m pip install -q $constraints -e ".[dev,export]" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 "$PY" -c "import tensorflow as tf, keras, kapre, clar_tf
 print('clar_tf', clar_tf.__version__, 'ready: TF', tf.__version__, 'Keras', keras.__version__)"
 if [ "$PY" = .venv/bin/python ]; then

@@ -2,9 +2,12 @@
 
     python -m clar_tf.export --model_dir=runs/sc10 --export_dir=serving/clar [--version=N]
     python -m clar_tf.export --model_dir=runs/sc10 --tflite=runs/sc10/clar.tflite  # on-device
+    python -m clar_tf.export --model_dir=runs/sc10 --onnx=runs/sc10/clar.onnx  # onnxruntime
 
 The second writes a TFLite file with builtin ops only, STFT inside (see
-`clar_tf.tflite_export`); the rest of this docstring is about the SavedModel.
+`clar_tf.tflite_export`); the third an ONNX file, raw audio of any length in, STFT inside
+(see `clar_tf.onnx_export`; needs the `[export]` extra). The rest of this docstring is
+about the SavedModel.
 
 writes `export_dir/<version>/` (the layout TF Serving watches; default version: the Unix
 time, or one more than the newest version already there). The SavedModel holds the whole
@@ -233,11 +236,12 @@ class ExportArgs:
     export_dir: Optional[str] = None
     version: Optional[int] = None
     tflite: Optional[str] = None
+    onnx: Optional[str] = None
 
     def __post_init__(self):
-        if not (self.export_dir or self.tflite):
-            raise ValueError("give --export_dir (SavedModel), --tflite (on-device file) "
-                             "or both")
+        if not (self.export_dir or self.tflite or self.onnx):
+            raise ValueError("give --export_dir (SavedModel), --tflite (on-device file), "
+                             "--onnx (ONNX file) or several")
 
 
 HELP = {
@@ -246,11 +250,20 @@ HELP = {
     "version": "Version number (default: Unix time).",
     "tflite": ("Also (or only) write the on-device TFLite model to this .tflite file, "
                "metadata beside it (clar_tf.tflite_export)."),
+    "onnx": ("Also (or only) write the ONNX model (opset 17, raw audio of any length in) "
+             "to this .onnx file, metadata beside it (clar_tf.onnx_export; needs the "
+             "[export] extra)."),
 }
 
 
 def main(args):
-    """Writes the SavedModel and/or the TFLite file that `args` asks for."""
+    """Writes the SavedModel, the TFLite file and/or the ONNX file that `args` asks for."""
+    if args.onnx:  # a missing [export] extra fails before anything is written
+        from clar_tf import onnx_export
+        try:
+            onnx_export.require_extra()
+        except onnx_export.ExtraMissing as e:
+            raise SystemExit(f"error: {e}") from None
     try:
         if args.export_dir:
             path = export_saved_model(args.model_dir, args.export_dir, args.version)
@@ -259,6 +272,9 @@ def main(args):
             from clar_tf import tflite_export
             path = tflite_export.export_tflite(args.model_dir, args.tflite)
             print(f"exported {args.model_dir} → {path} (TFLite, builtin ops)")
+        if args.onnx:
+            path = onnx_export.export_onnx(args.model_dir, args.onnx)
+            print(f"exported {args.model_dir} → {path} (ONNX, opset {onnx_export.OPSET})")
     except (ValueError, OSError) as e:  # user errors; a failed write names its file
         raise SystemExit(f"error: {e}") from None
 

@@ -38,12 +38,13 @@ as a training call does) and `layer.augment(x, params)` applies them determinist
 
 Modules: `augmentation` (the base class), `temporal` (TS, FD, TM), `noise` (WN, MN),
 `vocoder` (TST, PS), `chain` (`Chain`, `from_spec`), `frontend` (the 3-channel
-time-frequency `Frontend` of the 2D models). Every layer is registered under the package
+time-frequency `Frontend` of the 2D models, and `ExportFrontend`, its twin of public
+Keras layers for the ONNX export). Every layer is registered under the package
 "clar_tf", so saved `.keras` models find it by class name.
 """
 from clar_tf.layers.augmentation import Augmentation
 from clar_tf.layers.chain import SPEC_CODES, Chain, from_spec, parse_spec
-from clar_tf.layers.frontend import Frontend
+from clar_tf.layers.frontend import ExportFrontend, Frontend
 from clar_tf.layers.noise import NOISE_COLORS, MixedNoise, WhiteNoise
 from clar_tf.layers.temporal import FADE_SHAPES, Fade, TimeMask, TimeShift
 from clar_tf.layers.vocoder import PitchShift, TimeStretch
@@ -51,5 +52,5 @@ from clar_tf.layers.vocoder import PitchShift, TimeStretch
 __all__ = [
     "Augmentation", "PitchShift", "TimeStretch", "WhiteNoise", "MixedNoise", "Fade",
     "TimeMask", "TimeShift", "Chain", "from_spec", "parse_spec", "SPEC_CODES",
-    "FADE_SHAPES", "NOISE_COLORS", "Frontend",
+    "FADE_SHAPES", "NOISE_COLORS", "Frontend", "ExportFrontend",
 ]
