@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-command set-up: Debian's espeak-ng (only for the offline demo data), then clar_tf
+# One-command set-up: Debian's espeak-ng, fluidsynth and fluid-soundfont-gm (only for the
+# offline demo data: spoken_digits, gm_notes), then clar_tf
 # with its test tools and the ONNX export, `pip install -c requirements.txt -e ".[dev,export]"`: requirements.txt
 # (tools/freeze_requirements.sh) pins the exact versions CI ran, as constraints, so a fresh
 # set-up gets them; pyproject.toml holds the supported ranges. On a Python minor version
@@ -15,15 +16,19 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# apt_install PACKAGE: apt-get install, with sudo when not root.
+# apt_install PACKAGE...: apt-get install, with sudo when not root.
 apt_install() {
   command -v apt-get >/dev/null 2>&1 || return 1
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
-if ! command -v espeak-ng >/dev/null 2>&1; then
-  apt_install espeak-ng || echo "setup.sh: please install espeak-ng (needed only for the offline demo data)" >&2
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
+[ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}" || echo "setup.sh: please install ${missing[*]} (needed only for the offline demo data)" >&2
 fi
 
 PY="${PYTHON:-python3}"

@@ -166,8 +166,8 @@ HELP = {
                   "Re-running resumes."),
     "dataset": "Dataset name.",  # flag_spec lists the names
     "data_dir": "Where prepared TFDS data lives.",
-    "manual_dir": ("The dataset's published on-disk layout (spoken_digits: generated there "
-                   "when missing)."),
+    "manual_dir": ("The dataset's published on-disk layout (spoken_digits, gm_notes: "
+                   "generated there when missing)."),
     "clip_length": ("Samples per clip at 16 kHz (folder only), at most "
                     f"{checks.MAX_CLIP_LENGTH} (10 minutes: a longer clip does not fit "
                     "a batch in memory)."),

@@ -1,9 +1,13 @@
-"""An offline spoken-digits set in the Speech Commands layout, synthesized with espeak-ng.
+"""An offline spoken-digits set in the Speech Commands layout, synthesized with espeak-ng;
+the demo-data CLI and `ensure` for it and for the music set `gm_notes`.
 
     python -m clar_tf.demo_data --out=DIR [--seed=0] [--clips_per_word=300]
+    python -m clar_tf.demo_data --dataset=gm_notes --out=DIR [--clips_per_family=240]
 
-writes, like Speech Commands v0.02 (so the `spoken_digits` builder reads it with the
-same code as `sc10`):
+The second writes NSynth-layout notes played by General MIDI instruments with fluidsynth
+(`clar_tf.demo_music`, which documents it). The first, the default
+(`--dataset=spoken_digits`), writes, like Speech Commands v0.02 (so the `spoken_digits`
+builder reads it with the same code as `sc10`):
 
     DIR/<word>/<speaker>_nohash_<n>.wav     16 kHz mono PCM16, 1 s, words zero..nine
     DIR/validation_list.txt, DIR/testing_list.txt
@@ -32,7 +36,7 @@ import time
 import numpy as np
 import soundfile as sf
 
-from clar_tf import cli
+from clar_tf import cli, demo_music
 from clar_tf.audio import io as audio_io
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -169,25 +173,32 @@ def is_complete(root):
                ("validation_list.txt", "testing_list.txt", "_background_noise_"))
 
 
+# The generated datasets: {name: what writes it}.
+GENERATED = {"spoken_digits": "clar_tf.demo_data (espeak-ng)",
+             "gm_notes": "clar_tf.demo_music (fluidsynth)"}
+
+
 def ensure(dataset, data_dir, manual_dir=None, log=print):
-    """Writes the spoken-digits set where `clar_tf.datasets` will look for it, if needed.
+    """Writes a generated set where `clar_tf.datasets` will look for it, if needed.
 
     What the commands that train or prepare (`clar-train`, `clar-prepare`, the experiment
     drivers, the TFX AudioExampleGen) call before they read `dataset`: for
-    "spoken_digits" not yet prepared in `data_dir`, when `manual_dir` (default
-    `datasets.default_manual_dir`) lacks a complete set, `make` writes one there (needs
-    espeak-ng). Any other dataset, or one already prepared: nothing happens.
-    `clar_tf.datasets.load` itself never generates audio.
+    "spoken_digits" or "gm_notes" (`GENERATED`) not yet prepared in `data_dir`, when
+    `manual_dir` (default `datasets.default_manual_dir`) lacks a complete set, `make`
+    (espeak-ng) or `demo_music.make` (fluidsynth) writes one there. Any other dataset, or
+    one already prepared: nothing happens. `clar_tf.datasets.load` itself never
+    generates audio.
     """
-    if dataset != "spoken_digits":
+    if dataset not in GENERATED:
         return
     from clar_tf import datasets  # imported here: the demo-data CLI needs no TFDS
 
     manual_dir = manual_dir or datasets.default_manual_dir(dataset, data_dir)
-    if not is_complete(manual_dir) and not datasets.is_prepared(dataset, data_dir):
-        log(f"spoken_digits: no demo data in {manual_dir} yet; generating it with "
-            "clar_tf.demo_data (espeak-ng)")
-        make(manual_dir, log=log)
+    complete = (demo_music.is_complete if dataset == "gm_notes" else is_complete)(manual_dir)
+    if not complete and not datasets.is_prepared(dataset, data_dir):
+        log(f"{dataset}: no demo data in {manual_dir} yet; generating it with "
+            f"{GENERATED[dataset]}")
+        (demo_music.make if dataset == "gm_notes" else make)(manual_dir, log=log)
 
 
 def _check_clips_per_word(clips_per_word):
@@ -202,23 +213,37 @@ class DemoDataArgs:
     out: str
     seed: int = 0
     clips_per_word: int = CLIPS_PER_WORD
+    dataset: str = "spoken_digits"
+    clips_per_family: int = demo_music.CLIPS_PER_FAMILY
 
     def __post_init__(self):
         _check_clips_per_word(self.clips_per_word)
+        if self.dataset not in GENERATED:
+            raise ValueError(f"dataset must be one of {', '.join(GENERATED)}. Received: "
+                             f"dataset={self.dataset!r}")
+        demo_music.split_counts(self.clips_per_family)  # checks it
 
 
 HELP = {
-    "out": "Folder to write the Speech Commands layout into.",
+    "out": ("Folder to write the set into (spoken_digits: the Speech Commands layout; "
+            "gm_notes: the NSynth layout)."),
     "seed": "Seed for every random choice.",
-    "clips_per_word": "Clips of each digit word (at least 3).",
+    "clips_per_word": "spoken_digits: clips of each digit word (at least 3).",
+    "dataset": ("Which set: spoken_digits (espeak-ng digits) or gm_notes (fluidsynth notes "
+                "of 11 instrument families)."),
+    "clips_per_family": ("gm_notes: notes of each instrument family, 4:1:1 over train, "
+                         "validation and test (at least 3)."),
 }
 
 
 def main(args):
     """Writes the set that `args` (a `DemoDataArgs`) names."""
     start = time.perf_counter()
-    n = make(args.out, seed=args.seed, clips_per_word=args.clips_per_word,
-             log=print)
+    if args.dataset == "gm_notes":
+        n = demo_music.make(args.out, seed=args.seed,
+                            clips_per_family=args.clips_per_family, log=print)
+    else:
+        n = make(args.out, seed=args.seed, clips_per_word=args.clips_per_word, log=print)
     print(f"wrote {n} clips to {args.out} in {time.perf_counter() - start:.1f} s")
 
 

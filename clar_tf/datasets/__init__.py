@@ -5,6 +5,7 @@
 | sc10, sc35 | clar_speech_commands | digits / 35 words, sorted | 16000 | train, validation, test |
 | spoken_digits | clar_speech_commands | digits, sorted | 16000 | train, validation, test |
 | nsynth11, nsynth128 | clar_nsynth | family / pitch | 64000 | train, validation, test |
+| gm_notes | clar_nsynth | family | 16000 | train, validation, test |
 | esc10, esc50 | clar_esc50 | ESC-10 remapped / target | 80000 | train (folds 1-4), test |
 | folder | clar_folder | sorted class folders, or -1 | clip_length | train |
 | examples | none (`examples`) | the Examples' | the Examples' | the Examples' |
@@ -15,9 +16,10 @@ decoded, resampled to 16 kHz and padded/clipped by `audio_io`, and stored as 16-
 (builder version 2.0.0; see `base`), so epochs read ready tensors; `load` returns
 float32 q / 32768 as before. A data_dir that holds only a float32 preparation (version
 1.0.0, clar_tf before int16 storage) is read as it is, with a note. `spoken_digits`
-needs no download: its manual_dir (default `default_manual_dir`) is written by
-`clar_tf.demo_data`, which the commands that train or prepare call first
-(`demo_data.ensure`); this module never generates audio. The `folder` dataset's test
+and `gm_notes` need no download: their manual_dir (default `default_manual_dir`) is
+written by `clar_tf.demo_data` (`clar_tf.demo_music` for gm_notes), which the commands
+that train or prepare call first (`demo_data.ensure`); this module never generates
+audio. The `folder` dataset's test
 split is its train split.
 
 Preparing at scale with Apache Beam, the TFDS way: by default one process decodes every
@@ -54,8 +56,8 @@ class DatasetInfo:
     splits: dict  # split name -> number of examples
 
 
-NAMES = ("sc10", "sc35", "spoken_digits", "nsynth11", "nsynth128", "esc10", "esc50",
-         "folder", "examples")
+NAMES = ("sc10", "sc35", "spoken_digits", "nsynth11", "nsynth128", "gm_notes", "esc10",
+         "esc50", "folder", "examples")
 # `examples`: a TFX Examples folder (`--manual_dir`), read as it is (`examples.load`).
 EXAMPLES = "examples"
 _BUILDERS = {
@@ -64,6 +66,7 @@ _BUILDERS = {
     "spoken_digits": speech_commands.ClarSpeechCommands,
     "nsynth11": nsynth.ClarNsynth,
     "nsynth128": nsynth.ClarNsynth,
+    "gm_notes": nsynth.ClarNsynth,
     "esc10": esc50.ClarEsc50,
     "esc50": esc50.ClarEsc50,
     "folder": folder.ClarFolder,
@@ -72,7 +75,8 @@ _BUILDERS = {
 
 def default_manual_dir(name, data_dir):
     """Where `name`'s published layout is looked for when no manual_dir is given:
-    `<data_dir>/downloads/manual/<name>` (TFDS's own default; `spoken_digits` only)."""
+    `<data_dir>/downloads/manual/<name>` (TFDS's own default; the generated sets
+    `spoken_digits` and `gm_notes` only)."""
     return os.path.join(data_dir, "downloads", "manual", name)
 
 
@@ -87,7 +91,7 @@ def is_prepared(name, data_dir):
 def _source_dir(name, builder_cls, data_dir, manual_dir):
     """The manual_dir to prepare `name` from; raises ValueError naming the flag when it is
     missing or empty."""
-    if name == "spoken_digits":
+    if name in ("spoken_digits", "gm_notes"):  # generated there by `demo_data.ensure`
         manual_dir = manual_dir or default_manual_dir(name, data_dir)
     if manual_dir is None:
         raise ValueError(f"--manual_dir is required to prepare --dataset={name} (it is not "

@@ -1,4 +1,5 @@
-"""NSynth (Engel et al., 2017) from its extracted json/wav archives: nsynth11, nsynth128.
+"""NSynth (Engel et al., 2017) from its extracted json/wav archives: nsynth11, nsynth128;
+and gm_notes, its offline stand-in.
 
 Layout read from manual_dir (the three `nsynth-{train,valid,test}.jsonwav.tar.gz`
 archives, extracted side by side):
@@ -9,7 +10,11 @@ archives, extracted side by side):
     nsynth-test/...               same, split `test`
 
 Labels: nsynth11 = `instrument_family` (0..10, bass..vocal), nsynth128 = `pitch`
-(MIDI 0..127). Clips: 64000 samples (4 s at 16 kHz).
+(MIDI 0..127). Clips: 64000 samples (4 s at 16 kHz). `gm_notes` is the offline stand-in
+for nsynth11 written by `clar_tf.demo_music` (General MIDI instruments played by
+fluidsynth, instrument-disjoint splits) in this same layout, labeled like nsynth11; it
+is its own config so it never overwrites a real nsynth11, and its clips are 16000
+samples (1 s; a stated deviation from NSynth's 4 s, to keep CPU costs low).
 """
 import json
 import os
@@ -29,11 +34,17 @@ class ClarNsynth(base.AudioBuilder):
                          clip_length=64000, description="NSynth, instrument family."),
         base.AudioConfig(name="nsynth128", class_names=labels.NSYNTH_PITCHES,
                          clip_length=64000, description="NSynth, MIDI pitch."),
+        base.AudioConfig(name="gm_notes", class_names=labels.NSYNTH_FAMILIES,
+                         clip_length=16000,
+                         description="Offline fluidsynth notes from clar_tf.demo_music, "
+                                     "instrument family; 1 s clips."),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
-Download nsynth-train.jsonwav.tar.gz, nsynth-valid.jsonwav.tar.gz and
-nsynth-test.jsonwav.tar.gz from https://magenta.tensorflow.org/datasets/nsynth and
-extract all three into manual_dir. Expected layout:
+nsynth11/nsynth128: download nsynth-train.jsonwav.tar.gz, nsynth-valid.jsonwav.tar.gz
+and nsynth-test.jsonwav.tar.gz from https://magenta.tensorflow.org/datasets/nsynth and
+extract all three into manual_dir. gm_notes: run
+`clar-demo-data --dataset=gm_notes --out=<manual_dir>` (`clar-train` and `clar-prepare`
+do this for you when manual_dir lacks the layout). Expected layout:
 {LAYOUT}"""
     HOMEPAGE = "https://magenta.tensorflow.org/datasets/nsynth"
     CITATION = """@inproceedings{engel2017neural, title={Neural Audio Synthesis of Musical
@@ -41,8 +52,8 @@ Notes with WaveNet Autoencoders}, author={Engel, Jesse and others}, booktitle={I
 year={2017}}"""
 
     def split_items(self, root):
-        field = {"nsynth11": "instrument_family", "nsynth128": "pitch"}[
-            self.builder_config.name]
+        field = {"nsynth11": "instrument_family", "nsynth128": "pitch",
+                 "gm_notes": "instrument_family"}[self.builder_config.name]
         num_classes = len(self.builder_config.class_names)
         result = {}
         for split, folder in SPLIT_DIRS.items():
