@@ -53,11 +53,17 @@ summary() {
   exit 0
 }
 
+# The offline demo data's renderers: espeak-ng (spoken digits), fluidsynth and its GM sound
+# font (gm_notes, whose tests run in the low-end core tier).
 need_espeak() {
-  command -v espeak-ng >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || { echo "install espeak-ng (see setup.sh)"; return 1; }
+  local missing=()
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+  command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
+  [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || { echo "install ${missing[*]} (see setup.sh)"; return 1; }
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq espeak-ng
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
 
 step venv bash tools/tfx_env.sh
