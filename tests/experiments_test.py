@@ -393,3 +393,25 @@ def test_fig5_speed_table_against_hand_values():
     assert by[("1%", "SimCLR")].rstrip(" |").endswith("6 of 6")
     assert table["labeled"][2] == "epoch 3"
     assert learning_curves.speed_markdown([r for r in rows if r["method"] != "simclr"]) == ""
+
+
+def test_a_grid_stopped_midway_keeps_the_rows_of_its_finished_cells(tmp_path, monkeypatch):
+    # Issue 38: long grids run over several sessions; each finished cell's row is in the
+    # CSV at once. Here the cells are "read back" (no training) until the third fails.
+    done = {}
+
+    def finished(config):
+        if len(done) == 2:
+            raise RuntimeError("the session ended")
+        done[config.model_dir] = {"top1": 0.5 + 0.1 * len(done)}
+        return done[config.model_dir]
+
+    monkeypatch.setattr(runner, "finished_result", finished)
+    for driver, name in ((raw_vs_tf, "table1.csv"), (augmentation_matrix, "fig4.csv")):
+        done.clear()
+        out = tmp_path / name
+        with pytest.raises(RuntimeError, match="session ended"):
+            driver.run("tiny", str(out), 2, log=lambda line: None)
+        rows = _read(out / name)
+        assert [float(r["top1"]) for r in rows] == [0.5, 0.6]
+        assert [r["seed"] for r in rows] == ["0", "0"]  # seed by seed: seed 0 first

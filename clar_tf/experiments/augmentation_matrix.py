@@ -28,15 +28,16 @@ def augment_spec(first, second):
 
 
 def cells(preset, out, seeds, **data):
-    """The grid: encoders × augmentations × augmentations × seeds (SimCLR)."""
+    """The grid: seeds × encoders × augmentations × augmentations (SimCLR), seed by seed,
+    so that a grid stopped midway has whole seeds first."""
     preset = presets.get_preset(preset)
     grid = preset.grid(EXPERIMENT)
     kwargs = preset.config_kwargs(EXPERIMENT, **data)
     result = []
-    for encoder in grid["encoders"]:
-        for first in grid["augmentations"]:
-            for second in grid["augmentations"]:
-                for seed in runner.seeds_range(seeds):
+    for seed in runner.seeds_range(seeds):
+        for encoder in grid["encoders"]:
+            for first in grid["augmentations"]:
+                for second in grid["augmentations"]:
                     spec = augment_spec(first, second)
                     name = runner.cell_name("simclr", encoder, spec, f"s{seed}")
                     result.append(runner.make_cell(
@@ -81,9 +82,14 @@ def run(preset="cpu_small", out="results/fig4", seeds=1, dataset=None, manual_di
     """Trains (or reads back) the grid and writes `fig4.csv` and the heat-maps."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
     grid = cells(preset, out, seeds, **data)
-    results = runner.run_cells(grid, log=log)
-    rows = [{**cell.keys, "top1": float(result["top1"])} for cell, result in results]
-    csv_path = tables.write_csv(os.path.join(out, "fig4.csv"), FIELDS, rows)
+    csv_path = os.path.join(out, "fig4.csv")
+
+    def write_csv(results):  # after every cell: a stopped grid keeps its finished rows
+        rows = [{**cell.keys, "top1": float(result["top1"])} for cell, result in results]
+        tables.write_csv(csv_path, FIELDS, rows)
+        return rows
+
+    rows = write_csv(runner.run_cells(grid, log=log, on_cell=write_csv))
     p = presets.get_preset(preset)
     note = tables.describe(p.config_kwargs(EXPERIMENT, **data), runner.seeds_range(seeds))
     written = write_outputs(csv_path, out, p.grid(EXPERIMENT)["augmentations"], note)

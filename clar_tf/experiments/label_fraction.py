@@ -185,14 +185,18 @@ def run(preset="cpu_small", out="results/table2", seeds=1, dataset=None, manual_
     (a selection's rows merged into the existing one: `merge`), `table2.md`, `paired.csv`.
     Returns all the rows of `table2.csv`."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
-    results = runner.run_cells(cells(preset, out, seeds, methods, fractions, first_seed,
-                                     **data), log=log)
     p = presets.get_preset(preset)
-    rows = table_rows(results, p.grid(EXPERIMENT)["fractions"])
     csv_path = os.path.join(out, "table2.csv")
-    if (methods, fractions, first_seed) != (None, None, 0) and os.path.exists(csv_path):
-        rows = merge(tables.read_csv(csv_path), rows)
-    tables.write_csv(csv_path, FIELDS, rows)
+    old = (tables.read_csv(csv_path) if (methods, fractions, first_seed) != (None, None, 0)
+           and os.path.exists(csv_path) else [])
+
+    def write_csv(results):  # after every cell: a stopped grid keeps its finished rows
+        rows = merge(old, table_rows(results, p.grid(EXPERIMENT)["fractions"]))
+        tables.write_csv(csv_path, FIELDS, rows)
+        return rows
+
+    rows = write_csv(runner.run_cells(cells(preset, out, seeds, methods, fractions,
+                                            first_seed, **data), log=log, on_cell=write_csv))
     kwargs = p.config_kwargs(EXPERIMENT, **data)
     grid = p.grid(EXPERIMENT)
     note = (f"Preset `{preset}`: {grid['encoder'].upper()} encoder, {grid['augment']}, "

@@ -30,8 +30,8 @@ def cells(preset, out, seeds, **data):
                              dict(encoder=encoder, augment=augment, seed=seed),
                              **{**kwargs, "method": "simclr", "encoder": encoder,
                                 "augment": augment, "seed": seed})
-            for encoder, augment in preset.grid(EXPERIMENT)["rows"]
-            for seed in runner.seeds_range(seeds)]
+            for seed in runner.seeds_range(seeds)  # seed by seed: whole seeds first
+            for encoder, augment in preset.grid(EXPERIMENT)["rows"]]
 
 
 def markdown(rows, dataset="this run", note=""):
@@ -55,9 +55,15 @@ def run(preset="cpu_small", out="results/table1", seeds=1, dataset=None, manual_
         data_dir=None, log=print):
     """Trains (or reads back) the six cells and writes `table1.csv` and `table1.md`."""
     data = dict(dataset=dataset, manual_dir=manual_dir, data_dir=data_dir)
-    results = runner.run_cells(cells(preset, out, seeds, **data), log=log)
-    rows = [{**cell.keys, "top1": float(result["top1"])} for cell, result in results]
-    csv_path = tables.write_csv(os.path.join(out, "table1.csv"), FIELDS, rows)
+    csv_path = os.path.join(out, "table1.csv")
+
+    def write_csv(results):  # after every cell: a stopped grid keeps its finished rows
+        rows = [{**cell.keys, "top1": float(result["top1"])} for cell, result in results]
+        tables.write_csv(csv_path, FIELDS, rows)
+        return rows
+
+    rows = write_csv(runner.run_cells(cells(preset, out, seeds, **data), log=log,
+                                      on_cell=write_csv))
     kwargs = presets.get_preset(preset).config_kwargs(EXPERIMENT, **data)
     note = (f"Preset `{preset}`: {tables.describe(kwargs, runner.seeds_range(seeds))}; "
             "mean ± std over seeds when several.")

@@ -82,11 +82,13 @@ def _saved_spelling(config):
     return config
 
 
-def run_cells(cells, log=print):
+def run_cells(cells, log=print, on_cell=None):
     """Runs (or reads back) every cell in order. Returns `[(cell, results dict)]`.
 
     Progress lines name the cell, its position and how many are left, and whether it was
-    trained or read back.
+    trained or read back. `on_cell`, if given, is called with the `[(cell, results)]` so
+    far after every cell: the drivers write their CSV there, so that a grid stopped
+    midway (a session's end) keeps every finished cell's row.
     """
     names = [c.name for c in cells]
     if len(set(names)) != len(names):
@@ -116,6 +118,8 @@ def run_cells(cells, log=print):
                 f"({_eta(time.perf_counter() - start, trained, cells[i:])})")
             gc.collect()
         out.append((cell, result))
+        if on_cell is not None:
+            on_cell(out)
     log(f"{total} cells ({trained} trained) in {time.perf_counter() - start:.0f} s")
     return out
 
