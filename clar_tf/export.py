@@ -51,7 +51,9 @@ folder; `clar_tf.embed.load` reads that file and runs nothing of the graph (only
 embedding audio runs `serving_default`). Before its first embedding, `clar_tf.embed`
 runs `metadata()` and refuses a file that differs from it (edited, or another export's),
 naming the file and the fields. A SavedModel is a program: serve or embed with those you
-trust.
+trust. Beside the metadata file, `assets.extra/model_card.json` and `MODEL_CARD.md` are
+the model card (`clar_tf.model_card`): data, method, the run's evaluation, input
+contract, outputs, provenance, intended use and limits; no loader reads them.
 
 The signature leaves the rank of `audio` open (`saved_model_cli show` prints
 `unknown_rank`) and checks it first thing in the graph: a fixed [None, None] is not
@@ -86,7 +88,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from clar_tf import cli, layers, provenance, run_dir, serving
+from clar_tf import cli, layers, model_card, provenance, run_dir, serving
 from clar_tf.models import loading
 
 
@@ -94,6 +96,9 @@ _AUDIO_SPEC = tf.TensorSpec(None, tf.float32, name="audio")
 # `metadata()`'s values as JSON, inside each version folder: data that loaders read
 # without running the graph (TF Serving ignores assets.extra/).
 METADATA_FILE = os.path.join("assets.extra", "clar_tf_metadata.json")
+# The model card (`clar_tf.model_card`) beside it, as data and for people.
+MODEL_CARD_JSON = os.path.join("assets.extra", model_card.JSON_FILE)
+MODEL_CARD_MD = os.path.join("assets.extra", model_card.MARKDOWN_FILE)
 
 
 def save_inference_model(model, info, model_dir):
@@ -132,7 +137,7 @@ def _versions(export_dir):
                   if d.rstrip("/").isdigit())
 
 
-def export_saved_model(model_dir, export_dir, version=None):
+def export_saved_model(model_dir, export_dir, version=None, results=None):
     """Exports the run in `model_dir` to `export_dir/<version>/`; returns that path.
 
     Args:
@@ -140,6 +145,13 @@ def export_saved_model(model_dir, export_dir, version=None):
       export_dir: the folder TF Serving watches; created if missing.
       version: positive int; default: the Unix time, or the newest existing version + 1
         if that is not larger. An existing version is never overwritten.
+      results: the run's results (results.json's dict) for the model card, for a caller
+        that exports before writing results.json; default: read results.json (none:
+        the card says "not evaluated").
+
+    The version folder's `assets.extra/` holds the metadata file and the model card
+    (`model_card.json`, `MODEL_CARD.md`: `clar_tf.model_card`), written with the
+    SavedModel in the same atomic write.
 
     The SavedModel is written to a hidden folder first (`.tmp-<version>`) and renamed, so
     a watching server never sees a half-written version; a failed write removes that
@@ -148,7 +160,8 @@ def export_saved_model(model_dir, export_dir, version=None):
     into the version folder with `saved_model.pb` last.
 
     Raises:
-      ValueError: not a finished run, a damaged `inference.keras`, a bad version.
+      ValueError: not a finished run, a damaged `inference.keras`, a bad version, a
+        config.json, results.json or provenance.json that is not JSON (named).
       OSError: the version could not be written (a full disk, …); it names the folder.
     """
     path = run_dir.path(model_dir, run_dir.INFERENCE)
@@ -177,27 +190,28 @@ def export_saved_model(model_dir, export_dir, version=None):
     archive.add_endpoint("serving_default", serve, input_signature=[_AUDIO_SPEC])
     archive.add_endpoint("serve_frames", serve_frames, input_signature=[_AUDIO_SPEC])
     archive.add_endpoint("metadata", metadata, input_signature=[])
+    extra = _extra_files(metadata, model_dir, version, results)  # read before writing
     target = os.path.join(export_dir, str(version))
     try:
         tf.io.gfile.makedirs(export_dir)
         if run_dir.is_local(export_dir):
-            _write_local(archive, metadata, model_dir, export_dir, target)
+            _write_local(archive, extra, export_dir, target)
         else:
             with tempfile.TemporaryDirectory(prefix="clar_tf_export_") as local:
-                _write_version(archive, metadata, model_dir, local)
+                _write_version(archive, extra, local)
                 _upload(local, target)
     except (OSError, tf.errors.OpError) as e:
         raise OSError(f"export to {target} failed: {run_dir.reason(e)}") from e
     return target
 
 
-def _write_local(archive, metadata, model_dir, export_dir, target):
+def _write_local(archive, extra, export_dir, target):
     """Writes the version folder `target` through `export_dir/.tmp-<version>`, renamed
     when whole; the hidden folder is gone afterwards, whether the write failed or not."""
     staging = os.path.join(export_dir, f".tmp-{os.path.basename(target)}")
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed export
     try:
-        _write_version(archive, metadata, model_dir, staging)
+        _write_version(archive, extra, staging)
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -214,18 +228,52 @@ def _upload(local, target):
         tf.io.gfile.copy(os.path.join(local, rel), os.path.join(target, rel))
 
 
-def _write_version(archive, metadata, model_dir, staging):
-    """Writes the SavedModel of `archive` and its metadata file to the folder `staging`."""
-    archive.write_out(staging, verbose=False)
+def _run_json(model_dir, name):
+    """`model_dir/name` parsed as a JSON object (None without the file); a file that is
+    not one is refused naming it."""
+    try:
+        value = run_dir.read_json(model_dir, name)
+    except ValueError as e:
+        raise ValueError(f"{run_dir.path(model_dir, name)} is not JSON ({e}); restore or "
+                         "remove it before exporting") from None
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{run_dir.path(model_dir, name)} must hold a JSON object; "
+                         "restore or remove it before exporting")
+    return value
+
+
+def _extra_files(metadata, model_dir, version, results=None):
+    """{path in the version folder: text}: the metadata file and the model card."""
     meta = {k: v.numpy().tolist() for k, v in metadata().items()}
     meta["labels"] = [name.decode() for name in meta["labels"]]
     # What made the model: the run's provenance.json, or (a run written before it
     # existed) this export's.
-    meta["provenance"] = (run_dir.read_json(model_dir, run_dir.PROVENANCE)
-                          or dict(provenance.provenance(), note="at export"))
-    os.makedirs(os.path.join(staging, "assets.extra"))
-    with open(os.path.join(staging, METADATA_FILE), "w") as f:
-        json.dump(meta, f, indent=1)
+    now = provenance.provenance()
+    meta["provenance"] = (_run_json(model_dir, run_dir.PROVENANCE)
+                          or dict(now, note="at export"))
+    card = model_card.card(
+        _run_json(model_dir, run_dir.CONFIG),
+        results if results is not None else _run_json(model_dir, run_dir.RESULTS),
+        meta, version=version, exported_by=now)
+    texts = model_card.files(card)
+    return {METADATA_FILE: json.dumps(meta, indent=1),
+            MODEL_CARD_JSON: texts[model_card.JSON_FILE],
+            MODEL_CARD_MD: texts[model_card.MARKDOWN_FILE]}
+
+
+def _write_version(archive, extra, staging):
+    """Writes the SavedModel of `archive` and the `extra` files (the metadata file, the
+    model card: `_extra_files`) to the folder `staging`."""
+    archive.write_out(staging, verbose=False)
+    for rel, text in extra.items():
+        _write_file(os.path.join(staging, rel), text)
+
+
+def _write_file(path, text):
+    """Writes `text` to the local file `path`, creating its folder."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 @dataclasses.dataclass(frozen=True)

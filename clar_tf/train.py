@@ -246,8 +246,6 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
 
     run_dir.save_keras(model.embedder, run_dir.path(out_dir, run_dir.ENCODER))
     export.save_inference_model(model, info, out_dir)
-    export_path = (export.export_saved_model(out_dir, run_dir.path(out_dir, run_dir.EXPORT))
-                   if config.export and chief else None)
     if curve is not None and curve.last and curve.last[0] == config.epochs:
         result = dict(curve.last[1])  # the curve's last point is the final encoder's score
     else:
@@ -260,7 +258,11 @@ def _fit_and_write(config, strategy, model, info, train_ds, steps, evaluation, o
                   train_wall_time_s=train_time, examples_per_s=throughput.examples_per_s(),
                   final_train_metrics=final_logs, method=config.method,
                   encoder=config.encoder, labeled_fraction=config.labeled_fraction,
-                  num_replicas=strategy.num_replicas_in_sync, saved_model=export_path)
+                  num_replicas=strategy.num_replicas_in_sync)
+    # Exported after the evaluation, so that the export's model card holds its score.
+    result["saved_model"] = (export.export_saved_model(
+        out_dir, run_dir.path(out_dir, run_dir.EXPORT), results=result)
+        if config.export and chief else None)
     results_path = run_dir.write_json(out_dir, run_dir.RESULTS, result)
     print(f"{config.method}-{config.encoder} on {config.dataset}: linear-eval top-1 "
           f"{result['top1']:.4f} after {config.epochs} epochs "
