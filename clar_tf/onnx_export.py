@@ -195,16 +195,9 @@ def export_onnx(model_dir, path):
                          "clar_tf run)")
     require_extra()
     inference = loading.load_model(source)
-    *_, metadata = serving.serving_functions(inference, run_dir.read_labels(model_dir))
-    # One clip per row, as the TFLite file: `serve_frames`' hop is not its business.
-    meta = {k: v.numpy().tolist() for k, v in metadata().items() if k != "frame_hop"}
-    meta["labels"] = [name.decode() for name in meta["labels"]]
+    meta = serving.clip_file_metadata(inference, run_dir.read_labels(model_dir))
     proto = convert(inference, meta)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    for target, data in ((path, proto.SerializeToString()),
-                         (path[:-len(".onnx")] + ".json",
-                          json.dumps(meta, indent=1).encode())):
-        with open(target + ".tmp", "wb") as f:
-            f.write(data)
-        os.replace(target + ".tmp", target)
+    run_dir.write_bytes(path, proto.SerializeToString())
+    run_dir.write_text(path[:-len(".onnx")] + ".json", json.dumps(meta, indent=1))
     return path

@@ -84,10 +84,19 @@ def write_text(path_, text):
       OSError: the write failed (a full disk, no permission); the message names `path_`,
         the temporary file is removed and the previous `path_`, if any, is intact.
     """
+    _write(path_, text, "w")
+
+
+def write_bytes(path_, data):
+    """`write_text` for bytes (an exported model file)."""
+    _write(path_, data, "wb")
+
+
+def _write(path_, data, mode):
     tmp = f"{path_}.tmp"
     try:
-        with tf.io.gfile.GFile(tmp, "w") as f:
-            f.write(text)
+        with tf.io.gfile.GFile(tmp, mode) as f:
+            f.write(data)
         tf.io.gfile.rename(tmp, path_, overwrite=True)
     except (OSError, tf.errors.OpError) as e:
         try:

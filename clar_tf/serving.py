@@ -45,6 +45,16 @@ def _passed(ok, audio, *message):
     return audio
 
 
+def clip_file_metadata(inference, labels):
+    """The metadata of an export file that takes one clip per row (TFLite, ONNX): the
+    `metadata` signature's values but `frame_hop` (`serve_frames` is the SavedModel's),
+    labels as str; JSON-ready."""
+    *_, metadata = serving_functions(inference, labels)
+    meta = {k: v.numpy().tolist() for k, v in metadata().items() if k != "frame_hop"}
+    meta["labels"] = [name.decode() for name in meta["labels"]]
+    return meta
+
+
 def serving_functions(inference, labels, sample_rate=audio_io.SAMPLE_RATE,
                       max_windows=MAX_WINDOWS):
     """The three endpoint functions around `inference`.

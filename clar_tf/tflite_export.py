@@ -133,15 +133,8 @@ def export_tflite(model_dir, path):
         raise ValueError(f"--tflite must name a .tflite file. Received: {path}")
     inference = loading.load_model(source)
     flatbuffer = convert(inference)
-    *_, metadata = serving.serving_functions(inference, run_dir.read_labels(model_dir))
-    # The file takes one clip per row: `serve_frames`' hop is not its business.
-    meta = {k: v.numpy().tolist() for k, v in metadata().items() if k != "frame_hop"}
-    meta["labels"] = [name.decode() for name in meta["labels"]]
+    meta = serving.clip_file_metadata(inference, run_dir.read_labels(model_dir))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    for target, data in ((path, flatbuffer),
-                         (path[:-len(".tflite")] + ".json",
-                          json.dumps(meta, indent=1).encode())):
-        with open(target + ".tmp", "wb") as f:
-            f.write(data)
-        os.replace(target + ".tmp", target)
+    run_dir.write_bytes(path, flatbuffer)
+    run_dir.write_text(path[:-len(".tflite")] + ".json", json.dumps(meta, indent=1))
     return path
