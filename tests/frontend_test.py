@@ -210,11 +210,14 @@ def test_invalid_arguments(kwargs, name):
         Frontend(**kwargs)
 
 
-def test_stays_float32_under_mixed_precision():
+@pytest.mark.parametrize("make, mixed", [(lambda: Frontend(), "mixed_float16"),
+                                         (lambda: ExportFrontend(), "mixed_bfloat16")],
+                         ids=["training", "export"])
+def test_stays_float32_under_mixed_precision(make, mixed):
     policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
+    keras.config.set_dtype_policy(mixed)
     try:
-        layer = Frontend()
+        layer = make()
         out = layer(_signal(2000)[None])
     finally:
         keras.config.set_dtype_policy(policy)
@@ -355,13 +358,3 @@ def test_export_frontend_takes_the_frontends_settings_and_checks():
     with pytest.raises(ValueError, match="Received: n_mels="):
         ExportFrontend(n_mels=64)
 
-
-def test_export_frontend_stays_float32_under_mixed_precision():
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
-        layer = ExportFrontend()
-        out = layer(_signal(2000)[None])
-    finally:
-        keras.config.set_dtype_policy(policy)
-    assert layer.dtype_policy.name == "float32" and out.dtype == tf.float32
