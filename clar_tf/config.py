@@ -134,6 +134,10 @@ class Config:
                              f"Received: width={self.width}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0. Received: temperature={self.temperature}")
+        for name in ("learning_rate", "weight_decay"):  # before the optimizer names `base`
+            if getattr(self, name) < 0 or (name == "learning_rate" and not self.learning_rate):
+                bound = "> 0" if name == "learning_rate" else ">= 0"
+                raise ValueError(f"{name} must be {bound}. Received: {name}={getattr(self, name)}")
         if self.warmup_epochs < 0 or self.eval_every < 0:
             raise ValueError("warmup_epochs and eval_every must be >= 0. Received: "
                              f"warmup_epochs={self.warmup_epochs}, eval_every={self.eval_every}")

@@ -388,18 +388,6 @@ def _inputs(paths):
     return found
 
 
-def _read_audio(path, sample_rate):
-    """`audio_io.read_audio`, with the OS's reason for a file that cannot be opened at
-    all (soundfile says only "System error.")."""
-    try:
-        open(path, "rb").close()
-    except OSError as e:
-        why = (f"a symlink to {os.readlink(path)}, which does not exist"
-               if os.path.islink(path) and not os.path.exists(path) else e.strerror)
-        raise audio_io.AudioError(f"Cannot read audio file {path}: {why}") from None
-    return audio_io.read_audio(path, sample_rate)
-
-
 def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbose=1):
     """Writes `<out_dir>/<name>.npz` for every audio file under `paths`.
 
@@ -426,7 +414,7 @@ def embed_files(paths, model, out_dir, hop_ms=None, skip_bad_files=False, verbos
     written, skipped = [], []
     for i, (path, name) in enumerate(inputs):
         try:
-            audio = _read_audio(path, model.sample_rate)
+            audio = audio_io.read_audio(path, model.sample_rate)
         except audio_io.AudioError as e:
             if not skip_bad_files:
                 raise

@@ -101,6 +101,19 @@ def test_empty_and_non_finite_and_missing_files(tmp_path):
         audio_io.read_audio(tmp_path / "nowhere.wav")
 
 
+def test_a_file_that_cannot_be_opened_gets_the_os_reason_not_system_error(tmp_path):
+    # soundfile says only "System error." (what the folder dataset used to print).
+    link = tmp_path / "b.wav"
+    link.symlink_to(tmp_path / "gone.wav")
+    with pytest.raises(audio_io.AudioError) as raised:
+        audio_io.read_audio(str(link))
+    assert str(raised.value) == (f"Cannot read audio file {link}: a symlink to "
+                                 f"{tmp_path / 'gone.wav'}, which does not exist")
+    with pytest.raises(audio_io.AudioError,
+                       match=f"Cannot read audio file {tmp_path}: Is a directory"):
+        audio_io.read_audio(str(tmp_path))
+
+
 def test_streamed_wav_with_placeholder_sizes_is_not_truncated():
     # Like `espeak-ng --stdout`: RIFF and data sizes set to 0x7ffff000 placeholders.
     wav = bytearray(_wav_bytes(800))

@@ -63,6 +63,17 @@ def test_width_outside_its_range_is_refused(width):
     config_lib.Config(model_dir="m", width=config_lib.MIN_WIDTH)  # the bounds themselves
 
 
+@pytest.mark.parametrize("field,value,bound", [("learning_rate", -1.0, "> 0"),
+                                               ("learning_rate", 0.0, "> 0"),
+                                               ("weight_decay", -1e-4, ">= 0")])
+def test_negative_learning_rate_or_weight_decay_is_refused_naming_the_flag(field, value,
+                                                                          bound):
+    # -1 used to end in the schedule's "`base` must be >= 0" (no flag named).
+    with pytest.raises(ValueError, match=rf"{field} must be {bound}. Received: {field}="):
+        config_lib.Config(model_dir="m", **{field: value})
+    config_lib.Config(model_dir="m", weight_decay=0.0)  # no weight decay is allowed
+
+
 def test_cli_refuses_labeled_fraction_zero_in_one_line(tmp_path):
     proc = _train_cli(f"--model_dir={tmp_path / 'run'}", "--method=clar",
                       "--labeled_fraction=0")

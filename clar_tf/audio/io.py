@@ -82,6 +82,13 @@ def read_audio(path, sample_rate=SAMPLE_RATE):
         non-finite samples, or is a WAV whose data chunk is cut short. The message
         names the path and the reason.
     """
+    try:  # soundfile says only "System error." for a file it cannot open: the OS's reason
+        if isinstance(path, (str, bytes, os.PathLike)):
+            open(path, "rb").close()
+    except OSError as e:
+        why = (f"a symlink to {os.readlink(path)}, which does not exist"
+               if os.path.islink(path) and not os.path.exists(path) else e.strerror)
+        raise AudioError(f"Cannot read audio file {path}: {why}") from None
     try:
         with sf.SoundFile(path) as f:
             short = _truncation(f.extra_info)
