@@ -56,7 +56,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import cli, export, run_dir, serving
+from clar_tf import checks, cli, export, run_dir, serving
 from clar_tf.audio import io as audio_io
 from clar_tf.models import loading
 
@@ -196,6 +196,10 @@ def load(path, batch_size=BATCH_SIZE):
         if size < 1:
             raise ValueError(f"{meta_path} holds an invalid {key}: it must be a positive "
                              f"integer. Received: {key}={meta[key]!r}")
+    if sizes[1] > checks.MAX_CLIP_LENGTH:  # before any clip is padded to it
+        raise ValueError(f"{meta_path} holds an invalid clip_length: at most "
+                         f"{checks.MAX_CLIP_LENGTH} (10 minutes). Received: "
+                         f"clip_length={meta['clip_length']!r}")
     try:
         loaded = tf.saved_model.load(saved)
     except (OSError, ValueError, tf.errors.OpError) as e:

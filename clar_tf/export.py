@@ -4,7 +4,8 @@
     python -m clar_tf.export --model_dir=runs/sc10 --tflite=runs/sc10/clar.tflite  # on-device
     python -m clar_tf.export --model_dir=runs/sc10 --onnx=runs/sc10/clar.onnx  # onnxruntime
 
-The second writes a TFLite file with builtin ops only, STFT inside (see
+The second writes a TFLite file with builtin ops only, STFT inside, its weights float32
+or, with `--tflite_quantize=dynamic|float16`, int8 or float16 (see
 `clar_tf.tflite_export`); the third an ONNX file, raw audio of any length in, STFT inside
 (see `clar_tf.onnx_export`; needs the `[export]` extra). The rest of this docstring is
 about the SavedModel.
@@ -284,12 +285,21 @@ class ExportArgs:
     export_dir: Optional[str] = None
     version: Optional[int] = None
     tflite: Optional[str] = None
+    tflite_quantize: str = "none"
     onnx: Optional[str] = None
 
     def __post_init__(self):
         if not (self.export_dir or self.tflite or self.onnx):
             raise ValueError("give --export_dir (SavedModel), --tflite (on-device file), "
                              "--onnx (ONNX file) or several")
+        from clar_tf import tflite_export
+        if self.tflite_quantize not in tflite_export.QUANTIZE_MODES:
+            raise ValueError(f"--tflite_quantize must be one of "
+                             f"{', '.join(tflite_export.QUANTIZE_MODES)}. Received: "
+                             f"--tflite_quantize={self.tflite_quantize}")
+        if self.tflite_quantize != "none" and not self.tflite:
+            raise ValueError(f"--tflite_quantize={self.tflite_quantize} quantizes the "
+                             "TFLite file: give --tflite too")
 
 
 HELP = {
@@ -297,10 +307,13 @@ HELP = {
     "export_dir": "Folder of versioned SavedModels (TF Serving's model base path).",
     "version": "Version number (default: Unix time).",
     "tflite": ("Also (or only) write the on-device TFLite model to this .tflite file, "
-               "metadata beside it (clar_tf.tflite_export)."),
+               "metadata and model card beside it (clar_tf.tflite_export)."),
+    "tflite_quantize": ("Weights of the TFLite file's encoder and head: none (float32), "
+                        "dynamic (int8, dynamic range) or float16; the frontend stays "
+                        "float32 (clar_tf.tflite_export)."),
     "onnx": ("Also (or only) write the ONNX model (opset 17, raw audio of any length in) "
-             "to this .onnx file, metadata beside it (clar_tf.onnx_export; needs the "
-             "[export] extra)."),
+             "to this .onnx file, metadata and model card beside it (clar_tf.onnx_export; "
+             "needs the [export] extra)."),
 }
 
 
@@ -318,8 +331,10 @@ def main(args):
             print(f"exported {args.model_dir} → {path}")
         if args.tflite:
             from clar_tf import tflite_export
-            path = tflite_export.export_tflite(args.model_dir, args.tflite)
-            print(f"exported {args.model_dir} → {path} (TFLite, builtin ops)")
+            path = tflite_export.export_tflite(args.model_dir, args.tflite,
+                                               args.tflite_quantize)
+            print(f"exported {args.model_dir} → {path} (TFLite, builtin ops, "
+                  f"quantization {args.tflite_quantize})")
         if args.onnx:
             path = onnx_export.export_onnx(args.model_dir, args.onnx)
             print(f"exported {args.model_dir} → {path} (ONNX, opset {onnx_export.OPSET})")

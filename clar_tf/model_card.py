@@ -1,6 +1,6 @@
-"""The model card each SavedModel export carries (issue 37, item 4): what the model is,
-what it was trained and scored on, what it takes and returns, what made it, and what it
-is for and not for.
+"""The model card each export carries (issue 37, item 4): what the model is, what it was
+trained and scored on, what it takes and returns, what made it, and what it is for and
+not for.
 
 `card(config, results, metadata, ...)` builds it from the run's own files (config.json,
 results.json) and the export's metadata (`clar_tf.export.METADATA_FILE`: sample rate,
@@ -11,7 +11,18 @@ file and in the same atomic write:
     <version>/assets.extra/model_card.json   (this dict)
     <version>/assets.extra/MODEL_CARD.md     (the same facts, same numbers)
 
-Pure functions: nothing here reads a file or runs TensorFlow. A run without a current
+The TFLite and ONNX exports (`clar_tf.tflite_export`, `clar_tf.onnx_export`) write the
+card of their file beside it, named after the whole file name:
+
+    clar.tflite.model_card.json, clar.tflite.MODEL_CARD.md   (beside clar.tflite)
+    clar.onnx.model_card.json,   clar.onnx.MODEL_CARD.md     (beside clar.onnx)
+
+(`card(..., export_format="tflite" | "onnx")`: that file's input contract, outputs and
+quantization). One card per file: a TFLite and an ONNX file of the same name in one
+folder take different inputs, while their metadata file (`clar.json`) is the same.
+
+Pure functions but `run_files`, which reads the run's three JSON files; nothing here runs
+TensorFlow. A run without a current
 results.json (the run's own export is written before its evaluation; an older
 results.json of a resumed run describes earlier weights) is "not evaluated": the card
 never carries a number it cannot vouch for. Loaders (`clar_tf.embed`, `clar_tf.hear`,
@@ -19,7 +30,7 @@ TF Serving) read none of it.
 """
 import json
 
-from clar_tf import method_registry
+from clar_tf import method_registry, run_dir
 
 SCHEMA = 1
 NOT_EVALUATED = "not evaluated"
@@ -32,14 +43,35 @@ METHOD_FIELDS = ("method", "encoder", "width", "frontend", "augment", "temperatu
                  "ce_weight", "ce_normalization", "labeled_fraction", "labeled_per_batch",
                  "init_from", "freeze_encoder", "batch_size", "epochs", "optimizer",
                  "learning_rate", "weight_decay", "warmup_epochs", "seed")
+# The export formats and how the card names them.
+FORMATS = {"savedmodel": "TensorFlow SavedModel (tag set serve)",
+           "tflite": "TFLite (LiteRT) flatbuffer, builtin ops only",
+           "onnx": "ONNX"}
+# `quantization` of a TFLite file (`clar_tf.tflite_export.QUANTIZE_MODES`).
+QUANTIZATION = {
+    "none": "none: float32 weights",
+    "dynamic": ("dynamic range: int8 weights (per output channel) of the encoder's and "
+                "head's convolutions and dense layers, float32 activations; the frontend "
+                "(STFT, mel, decibels) float32"),
+    "float16": ("float16 weights of the encoder and head (dequantized to float32 when "
+                "loaded); the frontend float32"),
+}
 # What `clar_tf.provenance` records, in the card's order.
 PROVENANCE_FIELDS = ("clar_tf", "git_sha", "git_dirty", "python", "tensorflow", "keras",
                      "kapre", "numpy", "librosa", "platform", "host", "started_at")
 
 
-def _outputs(has_classifier):
-    """The three signatures' outputs (`clar_tf.export`'s docstring), name → description."""
+def _outputs(has_classifier, export_format="savedmodel"):
+    """The outputs of each signature (`clar_tf.export`'s docstring) or graph, name →
+    description."""
     default = {"embedding": "float32 [B, D]: the clip embedding"}
+    used = ("int32 [B]: samples of each clip the model saw, min(samples, clip_length)")
+    if export_format == "tflite":
+        return {"serving_default": dict(default, **(
+            {"logits": "float32 [B, C]"} if has_classifier else {}))}
+    if export_format == "onnx":
+        return {"graph": dict(default, samples_used=used, **(
+            {"logits": "float32 [B, C]"} if has_classifier else {}))}
     frames = {"frame_embedding": "float32 [B, T, D]: one embedding per window",
               "embedding": "float32 [B, D]: the mean of the windows' embeddings "
                            "(clar-embed's clip embedding)",
@@ -52,8 +84,7 @@ def _outputs(has_classifier):
         frames.update(frame_logits="float32 [B, T, C]",
                       frame_probabilities="float32 [B, T, C]",
                       frame_classes="string [B, T]")
-    default["samples_used"] = ("int32 [B]: samples of each clip the model saw, "
-                               "min(samples, clip_length)")
+    default["samples_used"] = used
     return {"serving_default": default, "serve_frames": frames,
             "metadata": {"sample_rate": "int32 []", "clip_length": "int32 []",
                          "embedding_size": "int32 []",
@@ -95,25 +126,102 @@ def _evaluation(config, results):
     return out
 
 
-def card(config, results, metadata, *, version=None, exported_by=None):
+def _input(export_format, sr, clip, hop):
+    """The card's "input": what the export takes and what it does with other lengths."""
+    common = {"name": "audio", "dtype": "float32", "sample_rate": sr, "channels": "mono",
+              "clip_length": clip, "clip_seconds": clip / sr, "frame_hop": hop,
+              "range": "[-1, 1] as in training; samples are used as sent, not clipped"}
+    windows = (f"windows of {clip} samples, one every {clip // 2} samples (the last "
+               "zero-padded), as clar-embed cuts them, and average their embeddings")
+    if export_format == "tflite":
+        return dict(common, shape="[batch, clip_length]", frame_hop=None, **{
+            "length": (f"exactly clip_length = {clip} samples (the file's input shape is "
+                       "fixed); the batch is resizable (Interpreter.resize_tensor_input), "
+                       "1 as converted"),
+            "shorter_clips": (f"append zeros up to {clip} samples before calling (as "
+                              "training did); the file does not"),
+            "longer_clips": (f"cut them before calling: the first {clip} samples (what "
+                             f"the SavedModel's serving_default sees), or {windows}"),
+            "refused": ("by the interpreter: another dtype, another length; the values "
+                        "are not checked (NaN or inf reach the outputs)")})
+    if export_format == "onnx":
+        return dict(common, shape="[batch, samples]", frame_hop=None, **{
+            "length": "any; all clips of one request the same length",
+            "shorter_clips": (f"zeros appended up to clip_length ({clip} samples), in "
+                              "the graph"),
+            "longer_clips": (f"the right side is cut: the model sees the first {clip} "
+                             "samples, and samples_used = min(samples, clip_length) says "
+                             f"so; for long recordings send {windows}"),
+            "refused": ("by onnxruntime: another rank or dtype; nothing else is checked "
+                        "(ONNX has no assertion op): clips of no samples, NaN or inf are "
+                        "not refused")})
+    return dict(common, shape="[batch, samples]", **{
+        "length": "any, at least 1 sample; all clips of one request the same length",
+        "shorter_clips": f"zeros appended up to clip_length ({clip} samples)",
+        "longer_clips": (
+            f"serving_default cuts each clip to its first {clip} samples and says so "
+            "in samples_used = min(samples, clip_length); serve_frames embeds every "
+            f"window of {clip} samples, one every {hop} samples (the last "
+            "zero-padded), as clar-embed does"),
+        "refused": ("another dtype; not [batch, samples]; no samples; NaN or inf; "
+                    "samples beyond about 1e17 (InvalidArgument errors)")})
+
+
+def card(config, results, metadata, *, version=None, exported_by=None,
+         export_format="savedmodel", quantization="none", file=None, opset=None):
     """The model card (a JSON-able dict) of one export.
 
     Args:
       config: the run's config.json as a dict ({} or None: unknown).
       results: the run's results.json as a dict, or None (not evaluated).
-      metadata: the export's metadata file as a dict (`sample_rate`, `clip_length`,
-        `embedding_size`, `frame_hop`, `labels`, `provenance`).
-      version: the export's version number.
+      metadata: the export's metadata as a dict (`sample_rate`, `clip_length`,
+        `embedding_size`, `labels`; `frame_hop` for a SavedModel), with `provenance`: the
+        run's provenance.json (None or absent: the exporting process's, noted so).
+      version: the export's version number (a SavedModel).
       exported_by: `clar_tf.provenance.provenance()` of the exporting process.
+      export_format: a key of `FORMATS`: "savedmodel", "tflite" or "onnx".
+      quantization: a key of `QUANTIZATION` (a TFLite file's weights).
+      file: the exported file's name (TFLite, ONNX).
+      opset: the ONNX opset.
     """
+    if export_format not in FORMATS:
+        raise ValueError(f"export_format must be one of {', '.join(FORMATS)}. "
+                         f"Received: export_format={export_format!r}")
+    if quantization not in QUANTIZATION:
+        raise ValueError(f"quantization must be one of {', '.join(QUANTIZATION)}. "
+                         f"Received: quantization={quantization!r}")
     config = dict(config or {})
     labels = list(metadata["labels"])
-    sr, clip, hop = metadata["sample_rate"], metadata["clip_length"], metadata["frame_hop"]
+    sr, clip = metadata["sample_rate"], metadata["clip_length"]
+    hop = metadata.get("frame_hop", clip // 2)
     method = config.get("method")
     entry = method_registry.BY_NAME.get(method)
     dataset = config.get("dataset")
     evaluation = _evaluation(config, results)
-    made = dict(metadata.get("provenance") or {})
+    by = exported_by or {}
+    made = dict(metadata.get("provenance") or dict(by, note="at export"))
+    savedmodel = export_format == "savedmodel"
+    export = {"format": FORMATS[export_format] + (f", opset {opset}" if opset else ""),
+              "version": version,
+              "exported_by": dict(
+                  {k: by.get(k) for k in ("clar_tf", "git_sha", "git_dirty", "tensorflow",
+                                          "keras")}, at=by.get("started_at"))}
+    if not savedmodel:
+        export.update(file=file, quantization=quantization,
+                      quantization_detail=QUANTIZATION[quantization])
+    if savedmodel:
+        long_clips = (f"serving_default sees only the first {clip} samples ({clip / sr:g} "
+                      "s) of a longer clip (samples_used reports how many); use "
+                      "serve_frames or clar-embed for long recordings.")
+    elif export_format == "tflite":
+        long_clips = (f"The file takes exactly {clip} samples ({clip / sr:g} s) a clip: "
+                      "pad or cut first; for long recordings embed windows (clar-embed's) "
+                      "and average them.")
+    else:
+        long_clips = (f"The file sees only the first {clip} samples ({clip / sr:g} s) of a "
+                      "longer clip (samples_used reports how many); cut long recordings "
+                      "into windows (clar-embed's) and average their embeddings.")
+    head_outputs = "logits, probabilities and classes come" if savedmodel else "logits come"
     return {
         "schema": SCHEMA,
         "model": {
@@ -138,27 +246,9 @@ def card(config, results, metadata, *, version=None, exported_by=None):
         "method": {k: config.get(k) for k in METHOD_FIELDS},
         "config": config,
         "evaluation": evaluation,
-        "input": {
-            "name": "audio", "dtype": "float32", "shape": "[batch, samples]",
-            "sample_rate": sr, "channels": "mono",
-            "clip_length": clip, "clip_seconds": clip / sr, "frame_hop": hop,
-            "range": "[-1, 1] as in training; samples are used as sent, not clipped",
-            "length": "any, at least 1 sample; all clips of one request the same length",
-            "shorter_clips": f"zeros appended up to clip_length ({clip} samples)",
-            "longer_clips": (
-                f"serving_default cuts each clip to its first {clip} samples and says so "
-                "in samples_used = min(samples, clip_length); serve_frames embeds every "
-                f"window of {clip} samples, one every {hop} samples (the last "
-                "zero-padded), as clar-embed does"),
-            "refused": ("another dtype; not [batch, samples]; no samples; NaN or inf; "
-                        "samples beyond about 1e17 (InvalidArgument errors)"),
-        },
-        "outputs": _outputs(bool(labels)),
-        "export": {"format": "TensorFlow SavedModel (tag set serve)", "version": version,
-                   "exported_by": dict(
-                       {k: (exported_by or {}).get(k) for k in
-                        ("clar_tf", "git_sha", "git_dirty", "tensorflow", "keras")},
-                       at=(exported_by or {}).get("started_at"))},
+        "input": _input(export_format, sr, clip, hop),
+        "outputs": _outputs(bool(labels), export_format),
+        "export": export,
         "provenance": made,
         "intended_use": (
             f"Embedding (and, with a classifier, classifying) {sr / 1000:g} kHz mono "
@@ -167,9 +257,7 @@ def card(config, results, metadata, *, version=None, exported_by=None):
         "limitations": [
             f"Trained on {dataset} at {sr / 1000:g} kHz mono; resample and mix down "
             "first (clar-embed does).",
-            f"serving_default sees only the first {clip} samples ({clip / sr:g} s) of a "
-            "longer clip (samples_used reports how many); use serve_frames or clar-embed "
-            "for long recordings.",
+            long_clips,
             (f"Evaluated only on the test split of {evaluation['dataset']}; not evaluated "
              "on other domains, recording conditions or languages: measure it on your "
              "own audio before relying on it." if evaluation["status"] == "evaluated"
@@ -178,13 +266,42 @@ def card(config, results, metadata, *, version=None, exported_by=None):
             "The paper's numbers (Al-Tahan & Mohsenzadeh 2021) are not this model's; this "
             "model's own score, if any, is the evaluation above.",
         ] + ([
-            f"logits, probabilities and classes come from the training head (labeled "
+            f"Quantized ({quantization}): the evaluation above is of the float32 model; "
+            "this file's embeddings and classes differ a little from it (measured on the "
+            "demo: benchmarks/README.md, \"On device: TFLite\"); measure it on your own "
+            "audio."] if quantization != "none" else []) + ([
+            f"{head_outputs} from the training head (labeled "
             f"fraction {config.get('labeled_fraction')}); the evaluation's top-1 is "
             "a separate linear classifier on the embeddings, not the head's accuracy, "
             "which is not measured."] if labels else []) + [
-            "A SavedModel is a program: load and serve only exports you trust.",
+            "A SavedModel is a program: load and serve only exports you trust."
+            if savedmodel else
+            "A model file is parsed and run by its runtime: load only files you trust.",
         ],
     }
+
+
+def run_files(model_dir):
+    """(config, results, provenance) of the run in `model_dir`: its config.json,
+    results.json and provenance.json as dicts, each None without the file.
+
+    Raises:
+      ValueError: a file that is not a JSON object, named (restore or remove it).
+    """
+    return tuple(_run_json(model_dir, name)
+                 for name in (run_dir.CONFIG, run_dir.RESULTS, run_dir.PROVENANCE))
+
+
+def _run_json(model_dir, name):
+    try:
+        value = run_dir.read_json(model_dir, name)
+    except ValueError as e:
+        raise ValueError(f"{run_dir.path(model_dir, name)} is not JSON ({e}); restore or "
+                         "remove it before exporting") from None
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{run_dir.path(model_dir, name)} must hold a JSON object; "
+                         "restore or remove it before exporting")
+    return value
 
 
 def _value(v):
@@ -194,9 +311,15 @@ def _value(v):
 def markdown(card_):
     """The card as a Markdown page: every section of the JSON, the same numbers."""
     m, d, e, i = card_["model"], card_["data"], card_["evaluation"], card_["input"]
-    lines = [f"# Model card: {m['name']}", "",
-             f"{card_['export']['format']}, version {_value(card_['export']['version'])}. "
-             f"The same facts as data: `{JSON_FILE}` (schema {card_['schema']}).", "",
+    x = card_["export"]
+    if x.get("file"):  # a TFLite or ONNX file: its card is named after it
+        what = (f"{x['format']}, file `{x['file']}`, quantization "
+                f"{x['quantization_detail']}. The same facts as data: "
+                f"`{x['file']}.{JSON_FILE}`")
+    else:
+        what = (f"{x['format']}, version {_value(x['version'])}. The same facts as data: "
+                f"`{JSON_FILE}`")
+    lines = [f"# Model card: {m['name']}", "", f"{what} (schema {card_['schema']}).", "",
              "## Model", "",
              f"- method: {m['method']} ({_value(m['method_title'])}), encoder "
              f"{m['encoder']}, width {m['width']}, frontend {_value(m['frontend'])}",
@@ -227,7 +350,8 @@ def markdown(card_):
               f"- `{i['name']}`: {i['dtype']} {i['shape']}, {i['sample_rate']} Hz "
               f"{i['channels']}, values {i['range']}",
               f"- length: {i['length']}; clip_length {i['clip_length']} samples "
-              f"({i['clip_seconds']:g} s), frame_hop {i['frame_hop']} samples",
+              f"({i['clip_seconds']:g} s)" + (f", frame_hop {i['frame_hop']} samples"
+                                             if i["frame_hop"] is not None else ""),
               f"- shorter clips: {i['shorter_clips']}",
               f"- longer clips: {i['longer_clips']}",
               f"- refused: {i['refused']}", "",
@@ -248,6 +372,13 @@ def markdown(card_):
     return "\n".join(lines)
 
 
+def beside(path):
+    """{name in `files`: its path beside the TFLite or ONNX file `path`}:
+    `<path>.model_card.json` and `<path>.MODEL_CARD.md`."""
+    return {JSON_FILE: f"{path}.{JSON_FILE}", MARKDOWN_FILE: f"{path}.{MARKDOWN_FILE}"}
+
+
 def files(card_):
-    """{name: text} of the card's two renderings, for `assets.extra/`."""
+    """{name: text} of the card's two renderings (`assets.extra/` of a SavedModel; a
+    TFLite or ONNX file's card prefixes them with the file's name)."""
     return {JSON_FILE: json.dumps(card_, indent=1) + "\n", MARKDOWN_FILE: markdown(card_)}

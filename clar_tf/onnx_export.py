@@ -4,8 +4,10 @@
 
 writes `clar.onnx` and, beside it, `clar.json` (the SavedModel's metadata:
 `sample_rate`, `clip_length`, `embedding_size`, `labels`; the same values are the
-file's `metadata_props`). The graph takes raw audio, as the SavedModel's
-`serving_default` does:
+file's `metadata_props`) and the file's model card, `clar.onnx.MODEL_CARD.md` and
+`clar.onnx.model_card.json` (`clar_tf.model_card`: the run's data, method, config and
+evaluation, this file's input contract and outputs, versions, intended use and limits).
+The graph takes raw audio, as the SavedModel's `serving_default` does:
 
     audio float32 [batch, samples] at 16 kHz, any batch, any number of samples
       ─► zeros appended / right side cut to clip_length (as `clar_tf.serving`)
@@ -42,7 +44,7 @@ import keras
 import tensorflow as tf
 
 import clar_tf
-from clar_tf import run_dir, serving
+from clar_tf import model_card, provenance, run_dir, serving
 from clar_tf.layers import frontend
 from clar_tf.models import loading
 
@@ -177,15 +179,17 @@ def convert(inference, metadata=None):
 
 def export_onnx(model_dir, path):
     """Converts the run in `model_dir` to `path` (.onnx) and writes its metadata beside it
-    (`<path without .onnx>.json`). Returns `path`.
+    (`<path without .onnx>.json`) and its model card (`model_card.beside(path)`).
+    Returns `path`.
 
-    Both files are written to temporary names and renamed, so a reader never sees half
+    Every file is written to a temporary name and renamed, so a reader never sees half
     of one.
 
     Raises:
       ExtraMissing: the `[export]` extra is not installed (checked first).
       ValueError: not a finished run, a damaged `inference.keras`, a path that is not
-        .onnx, a model that does not convert.
+        .onnx, a config.json, results.json or provenance.json that is not JSON (named), a
+        model that does not convert.
     """
     if not path.endswith(".onnx"):
         raise ValueError(f"--onnx must name a .onnx file. Received: {path}")
@@ -194,10 +198,16 @@ def export_onnx(model_dir, path):
         raise ValueError(f"model_dir={model_dir} has no inference.keras (not a finished "
                          "clar_tf run)")
     require_extra()
+    config, results, made = model_card.run_files(model_dir)  # refused before converting
     inference = loading.load_model(source)
     meta = serving.clip_file_metadata(inference, run_dir.read_labels(model_dir))
     proto = convert(inference, meta)
+    texts = model_card.files(model_card.card(
+        config, results, dict(meta, provenance=made), exported_by=provenance.provenance(),
+        export_format="onnx", opset=OPSET, file=os.path.basename(path)))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     run_dir.write_bytes(path, proto.SerializeToString())
     run_dir.write_text(path[:-len(".onnx")] + ".json", json.dumps(meta, indent=1))
+    for name, card_path in model_card.beside(path).items():
+        run_dir.write_text(card_path, texts[name])
     return path

@@ -30,6 +30,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import socket
 
 import tensorflow as tf
@@ -110,9 +111,10 @@ def _write(path_, data, mode):
 
 def reason(error):
     """The one-line reason of an OSError or a TensorFlow error (its message, whitespace
-    collapsed)."""
+    collapsed, without TensorFlow's `{{function_node …}}` prefix and `[Op:…]` suffix)."""
     text = getattr(error, "message", None) or getattr(error, "strerror", None) or error
-    return " ".join(str(text).split())
+    text = re.sub(r"\{\{function_node [^}]*\}\}", "", str(text))
+    return re.sub(r"\s*\[Op:\w+\]\s*$", "", " ".join(text.split()))
 
 
 def save_keras(model, path_):

@@ -78,6 +78,8 @@ def _wav_bytes(n=1600):
     (b"", "Cannot read"),
     (b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(200), "Cannot read"),
     (bytes(range(256)) * 20, "Cannot read"),
+    # libsndfile tries MPEG on random bytes and says the file does not exist.
+    (np.random.default_rng(1).bytes(20000), "not in a format soundfile decodes, or damaged"),
     (_wav_bytes()[:44 + 1000], "Truncated"),
 ])
 def test_unusable_file_raises_audio_error_naming_it(tmp_path, content, reason):

@@ -171,6 +171,17 @@ def test_failed_export_leaves_no_staging_folder_and_says_where(run, tmp_path, mo
     assert os.listdir(serving) == []
 
 
+def test_the_reason_of_a_tensorflow_error_is_its_message_without_op_decorations():
+    # What SaveV2 raised on a 1 MB tmpfs (tools/probes.py, "export on a full disk").
+    error = tf.errors.ResourceExhaustedError(None, None, (
+        "{{function_node __wrapped__SaveV2_dtypes_213_device_/job:localhost/replica:0/task:0"
+        "/device:CPU:0}} /x/.tmp-1/variables/part-0.tempstate1; No space left on device\n"
+        " [Op:SaveV2]"))
+    assert run_dir.reason(error) == "/x/.tmp-1/variables/part-0.tempstate1; No space left on device"
+    assert run_dir.reason(OSError(errno.ENOSPC, "No space left on device")) == (
+        "No space left on device")
+
+
 def test_a_staging_folder_left_by_a_killed_export_does_not_block_it(run, tmp_path):
     serving = tmp_path / "serving"
     stale = serving / ".tmp-5" / "assets.extra"
@@ -283,6 +294,15 @@ def test_export_metadata_with_a_size_of_zero_names_the_field_and_file(tmp_path, 
     with pytest.raises(ValueError, match=f"invalid {key}.*Received: {key}=0") as raised:
         embed.load(str(folder))
     assert str(raised.value).startswith(str(meta))
+
+
+def test_export_metadata_with_a_clip_length_beyond_ten_minutes_is_refused(tmp_path):
+    # 1e12 used to end in numpy's ArrayMemoryError traceback (3.64 TiB) in embed and hear.
+    folder = _export_folder(tmp_path / "serving", clip_length=10**12)
+    with pytest.raises(ValueError, match=r"invalid clip_length: at most 9600000 \(10 "
+                       r"minutes\). Received: clip_length=1000000000000") as raised:
+        embed.load(str(folder))
+    assert str(raised.value).startswith(str(folder / "1" / export.METADATA_FILE))
 
 
 def _stub_model():

@@ -98,7 +98,10 @@ def read_audio(path, sample_rate=SAMPLE_RATE):
             x = f.read(dtype="float32", always_2d=True)
             file_sr = f.samplerate
     except (sf.SoundFileError, RuntimeError, OSError) as e:
-        raise AudioError(f"Cannot read audio file {path}: {e}") from e
+        # The file opens (checked above): libsndfile's reason may still say "File does
+        # not exist" after failing to find a format; say what is known first, in one line.
+        raise AudioError(f"Cannot read audio file {path}: not in a format soundfile "
+                         f"decodes, or damaged ({' '.join(str(e).split())})") from e
     if x.shape[0] == 0:
         raise AudioError(f"Empty audio file {path}: it holds no samples")
     if not np.all(np.isfinite(x)):
