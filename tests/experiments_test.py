@@ -371,6 +371,12 @@ def test_raw_vs_tf_end_to_end(digits, tmp_path):
         text = f.read()
     assert "| 1D | FD | " in text and "| 67.7 |" in text and "| 89.3 |" in text
     assert f"| {100 * float(rows[1]['top1']):.1f} | 89.3 |" in text
+    pairs = _read(tmp_path / "paired.csv")  # one seed: 2D FD+TM − 1D FD, no interval
+    assert [(r["a"], r["b"], r["n"], r["verdict"]) for r in pairs] == [
+        ("2d FD+TM", "1d FD", "1", "not distinguishable")]
+    diff = 100 * (float(rows[1]["top1"]) - float(rows[0]["top1"]))
+    assert float(pairs[0]["mean"]) == pytest.approx(diff, abs=0.006)
+    assert f"| 2D FD + TM | 1D FD | 1 | {float(pairs[0]['mean']):+.2f} |" in text
 
 
 def test_fig5_speed_table_against_hand_values():

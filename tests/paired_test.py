@@ -220,6 +220,42 @@ def test_variant_pairs_each_clar_cell_with_its_setting():
                    ("clar-2d-lf1-w2", "supervised-2d-lf1", 6, "1")]  # no CE at 10 %
 
 
+def test_table1_rows_compare_encoders_by_depth_and_each_added_augmentation(tmp_path):
+    from clar_tf.experiments import raw_vs_tf
+    top = {("1d", "FD"): [0.60, 0.62, 0.58], ("1d", "FD+TST"): [0.55, 0.61, 0.50],
+           ("2d", "FD"): [0.70, 0.70, 0.71], ("2d", "FD+TM"): [0.72, 0.69, 0.75]}
+    rows = [dict(encoder=e, augment=a, seed=s, top1=v[s]) for s in range(3)
+            for (e, a), v in top.items()]
+    rows.append(dict(encoder="2d", augment="FD+TM+TS", seed=0, top1=0.5))  # one seed only
+    path = paired.write_table1(tables_csv(tmp_path, rows), raw_vs_tf.PAPER_SC10)
+    got = {(r["a"], r["b"]): r for r in csv.DictReader(open(path))}
+    assert list(got) == [("2d FD", "1d FD"), ("2d FD+TM", "1d FD+TST"),
+                         ("1d FD+TST", "1d FD"), ("2d FD+TM", "2d FD"),
+                         ("2d FD+TM+TS", "2d FD+TM")]
+    for (a, b), row in got.items():
+        (ea, aa), (eb, ab) = a.split(), b.split()
+        seeds = range(len(top.get((ea, aa), [0.5])))
+        d = np.array([100 * top[(ea, aa)][s] - 100 * top[(eb, ab)][s] for s in seeds]
+                     if (ea, aa) in top else [100 * 0.5 - 100 * top[(eb, ab)][0]])
+        assert int(row["n"]) == d.size and float(row["mean"]) == pytest.approx(d.mean(), abs=0.006)
+        paper_d = raw_vs_tf.PAPER_SC10[(ea, aa)] - raw_vs_tf.PAPER_SC10[(eb, ab)]
+        assert row["paper_direction"] == ("+1" if paper_d > 0 else "-1")
+        if d.size > 1:
+            lo, hi = stats.t.interval(0.95, d.size - 1, d.mean(), stats.sem(d))
+            assert (float(row["t_lo"]), float(row["t_hi"])) == (
+                pytest.approx(lo, abs=0.006), pytest.approx(hi, abs=0.006))
+    # 1D FD+TST - FD: -4.67 [-13.39, +4.06]: not distinguishable; 2D FD - 1D FD: +10.33
+    # [+4.08, +16.59], the paper's direction (70.2 > 67.7): reproduced.
+    assert got[("1d FD+TST", "1d FD")]["verdict"] == "not distinguishable"
+    assert got[("2d FD", "1d FD")]["verdict"] == "reproduced"
+    assert got[("2d FD+TM+TS", "2d FD+TM")]["verdict"] == "not distinguishable"  # n = 1
+
+
+def tables_csv(tmp_path, rows):
+    from clar_tf.experiments import raw_vs_tf, tables
+    return tables.write_csv(str(tmp_path / "table1.csv"), raw_vs_tf.FIELDS, rows)
+
+
 def test_regeneration_command_reproduces_the_committed_files(tmp_path, monkeypatch):
     # `python results/summarize_runs.py --paired DIR...` on copies of the committed CSVs.
     sources = {"table2": "table2.csv", "fig5": "fig5.csv"}

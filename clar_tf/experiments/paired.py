@@ -24,6 +24,9 @@ The comparisons written (values in points: top-1 × 100):
   trailing `-<tag>`s dropped: `clar-2d-FD_TM-lf1-w2` − `supervised-2d-FD_TM-lf1`, Table
   2's), at the CLAR cell's last epoch; paper: Table 2 at the cell's fraction (CLAR ahead).
 
+- Table 1 (`table1_rows`): 2D − 1D at each depth of the augmentation chains, and each
+  chain's row minus the row above it; the paper's direction from its SC-10 column.
+
 The writers take the paper's numbers as `paper` ({method: {fraction: top-1 %}}, i.e.
 `label_fraction.PAPER`, which imports this module). Regenerate every committed paired.csv
 from the committed CSVs, without training: `python results/summarize_runs.py --paired
@@ -222,6 +225,40 @@ def variant_rows(rows, paper):
                            pa, pb, direction, fraction=f"{fraction:g}", epoch=epoch,
                            a=cell, b=other))
     return result
+
+
+TABLE1_FIELDS = ("a", "b") + FIELDS[3:]
+
+
+def table1_rows(rows, paper):
+    """paired.csv rows of table1.csv rows (encoder, augment, seed, top1): at each depth of
+    the chains, the 2D row minus the 1D row (FD − FD, FD+TM − FD+TST, ...), then within
+    each encoder each row minus the row above it (one augmentation added); `paper`:
+    {(encoder, augment): top-1 %} (`raw_vs_tf.PAPER_SC10`), the sign of its difference
+    the direction. Rows keep the order of appearance; a comparison is paired on the seeds
+    both cells have and left out when they share none."""
+    by = _points(rows, "encoder", "augment")
+    chains = {e: [a for enc, a in by if enc == e] for e in ("1d", "2d")}
+    pairs = [(("2d", a2), ("1d", a1)) for a2, a1 in zip(chains["2d"], chains["1d"])]
+    for encoder in ("1d", "2d"):
+        chain = chains[encoder]
+        pairs += [((encoder, b), (encoder, a)) for a, b in zip(chain, chain[1:])]
+    result = []
+    for a, b in pairs:
+        common = set(by[a]) & set(by[b])
+        if common:
+            pa, pb = paper[a], paper[b]
+            direction = 1 if pa > pb else -1
+            result.append(_row(paired({s: by[a][s] for s in common},
+                                      {s: by[b][s] for s in common}, direction),
+                               pa, pb, direction, a=" ".join(a), b=" ".join(b)))
+    return result
+
+
+def write_table1(table1_csv, paper, out=None):
+    """Writes `out` (default: paired.csv next to `table1_csv`); returns its path."""
+    out = out or os.path.join(os.path.dirname(table1_csv), "paired.csv")
+    return tables.write_csv(out, TABLE1_FIELDS, table1_rows(tables.read_csv(table1_csv), paper))
 
 
 def write_table2(table2_csv, paper, out=None):

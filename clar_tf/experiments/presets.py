@@ -85,9 +85,10 @@ PRESETS = {
                                    encoder="2d", augment="FD+TM", min_labeled_per_batch=8,
                                    config=dict(epochs=6, eval_every=3)),
         }),
-    # The reduced CPU grids run for issue 14 (the full cpu_small grids of Fig. 4 and
-    # Table 1, 72 and 6 cells of 4 and 10 epochs, did not fit a session): Fig. 4 for the
-    # 2D encoder on three augmentations (3 x 3 cells), Table 1's six rows, 2 epochs each.
+    # Short CPU grids, 2 epochs a cell: Fig. 4 in full (both encoders, the six
+    # augmentations: 72 cells a seed, about 2.5 min each on idle cores; issue 38) and Table
+    # 1's six rows. (Issue 14's reduced Fig. 4, results/fig4 before issue 38, ran this
+    # preset with the 2D encoder on FD, TM and TS only: 9 cells.)
     "cpu_mini": Preset(
         name="cpu_mini",
         data=dict(dataset="spoken_digits", manual_dir="data/spoken_digits",
@@ -95,7 +96,8 @@ PRESETS = {
         config=dict(width=0.25, batch_size=64, optimizer="lars", learning_rate=1.0,
                     warmup_epochs=1.0, linear_eval_epochs=100, verbose=2, epochs=2),
         experiments={
-            "augmentation_matrix": dict(encoders=("2d",), augmentations=("FD", "TM", "TS")),
+            "augmentation_matrix": dict(encoders=("1d", "2d"),
+                                        augmentations=SIX_AUGMENTATIONS),
             "raw_vs_tf": dict(rows=TABLE1_ROWS),
             "label_fraction": dict(methods=METHODS, fractions=LABELED_FRACTIONS,
                                    encoder="2d", augment="FD+TM"),

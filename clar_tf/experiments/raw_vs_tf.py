@@ -5,12 +5,14 @@
 The paper's best chains from Fig. 4 per encoder — 1D: FD, FD+TST, FD+TST+PS; 2D: FD,
 FD+TM, FD+TM+TS — pre-train SimCLR; the frozen encoder is scored by linear evaluation.
 Writes `table1.csv` (encoder, augment, seed, top1) and `table1.md`, next to the paper's
-Speech Commands-10 column.
+Speech Commands-10 column, and `paired.csv` (`paired.write_table1`): 2D − 1D at each depth
+of the chains and each added augmentation, seed by seed, with intervals and verdicts
+(also in `table1.md`).
 """
 import collections
 import os
 
-from clar_tf.experiments import cli, presets, runner, tables
+from clar_tf.experiments import cli, paired, presets, runner, tables
 
 EXPERIMENT = "raw_vs_tf"
 FIELDS = ("encoder", "augment", "seed", "top1")
@@ -51,6 +53,21 @@ def markdown(rows, dataset="this run", note=""):
     return text + tables.markdown_table(header, table)
 
 
+def paired_markdown(pairs):
+    """The paired.csv rows (`paired.table1_rows`) as a Markdown section."""
+    if not pairs:
+        return ""
+    table = [[r["a"].upper().replace("+", " + "), r["b"].upper().replace("+", " + "), r["n"],
+              f"{float(r['mean']):+.2f}",
+              "–" if r["t_lo"] == "nan" else f"[{float(r['t_lo']):+.2f}, {float(r['t_hi']):+.2f}]",
+              f"{r['wins']}/{r['n']}", f"{float(r['paper_a']) - float(r['paper_b']):+.1f}",
+              r["verdict"]] for r in pairs]
+    header = ["A", "B", "seeds", "A − B (points)", "95 % t-interval", "A wins",
+              "paper A − B", "verdict"]
+    return ("\n\n## Paired, seed by seed (`paired.csv`)\n\n"
+            + tables.markdown_table(header, table))
+
+
 def run(preset="cpu_small", out="results/table1", seeds=1, dataset=None, manual_dir=None,
         data_dir=None, log=print):
     """Trains (or reads back) the six cells and writes `table1.csv` and `table1.md`."""
@@ -67,9 +84,11 @@ def run(preset="cpu_small", out="results/table1", seeds=1, dataset=None, manual_
     kwargs = presets.get_preset(preset).config_kwargs(EXPERIMENT, **data)
     note = (f"Preset `{preset}`: {tables.describe(kwargs, runner.seeds_range(seeds))}; "
             "mean ± std over seeds when several.")
+    pairs = paired.write_table1(csv_path, PAPER_SC10)
     md = tables.write_text(os.path.join(out, "table1.md"),
-                           markdown(tables.read_csv(csv_path), kwargs["dataset"], note))
-    log(f"wrote {csv_path} and {md}")
+                           markdown(tables.read_csv(csv_path), kwargs["dataset"], note)
+                           + paired_markdown(tables.read_csv(pairs)))
+    log(f"wrote {csv_path}, {pairs} and {md}")
     return rows
 
 

@@ -21,11 +21,12 @@ def write_csv(path, fieldnames, rows):
 
 
 def read_csv(path):
-    """Rows as dicts of strings, with `top1` as float."""
+    """Rows as dicts of strings, with `top1` (where the file has it) as float."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
-        row["top1"] = float(row["top1"])
+        if "top1" in row:
+            row["top1"] = float(row["top1"])
     return rows
 
 
