@@ -8,6 +8,7 @@ installed (the reference venv of `tools/ref_env.sh`, or `pip install ".[bench]"`
 import importlib.util
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -110,3 +111,129 @@ def test_reference_aug_cli_prints_the_figure_common_reads():
 def test_reference_step_trains():
     ref = _load_reference()
     assert ref.bench_step(batch=4, seconds=0.1) > 0
+
+
+# ------------------------------------------------------------------ frontend_bench
+@pytest.mark.parametrize("variant", ["paper", "authors"])
+def test_frontend_bench_paths_equal_the_kapre_frontend(variant):
+    """Every path frontend_bench times is checked against the kapre path before it is
+    timed; here each passes that check on a tiny batch (as in the benchmark's worker)."""
+    import tensorflow as tf
+    from benchmarks import frontend_bench as fb
+    x = tf.constant((0.1 * np.random.default_rng(3).standard_normal((2, 4000)))
+                    .astype("float32"))
+    fns = fb.frontends(variant, fb.FULL_MODES)
+    ref = tf.function(fns["kapre"])(x).numpy()
+    for mode in fb.FULL_MODES[1:]:
+        got = tf.function(fns[mode], jit_compile=mode == "kapre-xla")(x).numpy()
+        errors = fb.compare(got, ref)
+        assert fb.within_tolerance(errors), (mode, errors)
+
+
+def test_frontend_bench_check_refuses_a_wrong_path():
+    from benchmarks import frontend_bench as fb
+    rng = np.random.default_rng(0)
+    ref = np.stack([rng.uniform(-60, 0, (2, 5, 4)), rng.uniform(-3, 3, (2, 5, 4)),
+                    rng.uniform(-60, 0, (2, 5, 4))], -1).astype(np.float32)
+    assert fb.compare(ref, ref) == dict.fromkeys(fb.TOLERANCES, 0.0)
+    wrapped = ref.copy()
+    wrapped[..., 1] += 2 * np.pi  # the same angle
+    assert fb.within_tolerance(fb.compare(wrapped, ref))
+    for channel, delta in ((0, 0.01), (1, 0.01), (2, 0.01)):
+        wrong = ref.copy()
+        wrong[0, 2, 3, channel] += delta
+        assert not fb.within_tolerance(fb.compare(wrong, ref)), channel
+    wrong = ref.copy()
+    wrong[1, 0, 0, 2] = np.nan
+    assert not fb.within_tolerance(fb.compare(wrong, ref))
+    assert not fb.within_tolerance(fb.compare(ref[:, :4], ref))
+
+
+def test_frontend_bench_dft_matrix_is_numpy_rfft():
+    from benchmarks import frontend_bench as fb
+    import tensorflow as tf
+    rng = np.random.default_rng(1)
+    window = np.hanning(258)[:256] ** 0.5  # any window
+    frames = rng.standard_normal((3, 256))
+    y = frames.astype(np.float32) @ fb.real_dft_matrix(window)
+    re, im = (t.numpy() for t in fb.split_real_dft(tf.constant(y), 256))
+    spec = np.fft.rfft(frames * window)
+    np.testing.assert_allclose(re, spec.real, atol=2e-4)
+    np.testing.assert_allclose(im, spec.imag, atol=2e-4)
+    assert np.all(im[:, [0, 128]] == 0)
+
+
+# ------------------------------------------------------------------ gpu.sh
+GPU_SH = os.path.join(REPO, "benchmarks", "gpu.sh")
+
+
+def _gpu_sh(env_changes):
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env.update(env_changes)
+    return subprocess.run([shutil.which("bash"), GPU_SH], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_gpu_sh_is_valid_bash():
+    r = subprocess.run(["bash", "-n", GPU_SH], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("how", ["CUDA_VISIBLE_DEVICES", "no nvidia-smi"])
+def test_gpu_sh_refuses_without_a_gpu(how, tmp_path):
+    if how == "CUDA_VISIBLE_DEVICES":
+        r = _gpu_sh({"CUDA_VISIBLE_DEVICES": "-1"})
+    else:
+        (tmp_path / "bin").mkdir()
+        if shutil.which("nvidia-smi"):
+            pytest.skip("nvidia-smi is installed here")
+        for tool in ("dirname", "timeout", "grep"):  # what runs before the refusal
+            os.symlink(shutil.which(tool), tmp_path / "bin" / tool)
+        r = _gpu_sh({"PATH": str(tmp_path / "bin")})
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no GPU visible" in lines[0], r.stderr
+
+
+FAKE_PYTHON = """#!/bin/bash
+echo "$*" >> "{log}"
+case "$1" in
+  -c) exit 0 ;;
+  -m) [ "$2" = benchmarks.train_bench ] && echo '{result}' || echo '| table | row |' ;;
+  -) shift; exec "{python}" - "$@" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("step_s, frontend_s, verdicts, rc", [
+    (0.15, 0.004, ["PASS", "PASS"], 0),   # 6,827 clips/s; (4 + 4) / 150 ms = 5 %
+    (0.30, 0.050, ["MISS", "MISS"], 1)])  # 3,413 clips/s; (4 + 50) / 300 ms = 18 %
+def test_gpu_sh_prints_a_verdict_per_target(tmp_path, step_s, frontend_s, verdicts, rc):
+    """The script's flow with a stand-in GPU (nvidia-smi) and Python (a fixed result)."""
+    import json
+    (tmp_path / "bin").mkdir()
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.write_text("#!/bin/bash\necho 'GPU 0: Stand-in (UUID: x)'\n")
+    result = {"examples_per_s": 1024 / step_s, "step_s": step_s, "steps": 40,
+              "cpu_s_per_step": 0.1, "compile_s": 30.0, "views_s": 0.004,
+              "forward_s": 0.05, "frontend_s": frontend_s}
+    python = tmp_path / "bin" / "python"
+    python.write_text(FAKE_PYTHON.format(log=tmp_path / "calls.txt", python=sys.executable,
+                                         result=json.dumps(result)))
+    for f in (smi, python):
+        f.chmod(0o755)
+    r = _gpu_sh({"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "PYTHON": str(python),
+                 "OUT": str(tmp_path / "out")})
+    assert r.returncode == rc, r.stdout + r.stderr
+    found = [line.split(":")[0] for line in r.stdout.splitlines()
+             if line.startswith(("PASS", "MISS"))]
+    assert found == verdicts, r.stdout
+    calls = (tmp_path / "calls.txt").read_text()
+    train = next(line for line in calls.splitlines() if "benchmarks.train_bench" in line)
+    for flag in ("--batch 1024", "--jit_compile", "--mixed_precision", "--breakdown",
+                 "--encoder 2d", "--method clar"):
+        assert flag in train, train
+    assert "benchmarks.augment_bench" in calls and "benchmarks.frontend_bench" in calls
+    assert (tmp_path / "out" / "summary.txt").read_text().count("PASS") == verdicts.count(
+        "PASS")
