@@ -14,9 +14,12 @@ import tensorflow as tf
 
 FIRST_BATCH_BUILD = "_maybe_symbolic_build"
 VARIABLE_INDEX = "_get_variable_index"
-# (owner, private attribute) of every name this module uses.
+TFLITE_OPS = "_get_ops_details"
+# (owner, private attribute) of every name this module uses (the last: TensorFlow's
+# TFLite interpreter; LiteRT's has the same method).
 PRIVATE_NAMES = ((keras.Model, FIRST_BATCH_BUILD),
-                 (keras.optimizers.Optimizer, VARIABLE_INDEX))
+                 (keras.optimizers.Optimizer, VARIABLE_INDEX),
+                 (tf.lite.Interpreter, TFLITE_OPS))
 
 
 # (module, attribute) of every private TensorFlow name this module uses.
@@ -127,3 +130,21 @@ class FirstBatchBuildOverride(keras.Model):
             next(batches)
             break
         return self.build_without_batch()
+
+
+def tflite_ops(interpreter):
+    """The ops of a TFLite / LiteRT interpreter's graph, in order: dicts with `op_name`,
+    `inputs` and `outputs` (tensor indices), as the interpreter reports them.
+
+    No public route: both interpreters (`ai_edge_litert.interpreter.Interpreter`,
+    `tf.lite.Interpreter`) list tensors (`get_tensor_details`) but not the ops; their
+    private `_get_ops_details` does (the tests check which ops an export holds).
+
+    Raises:
+        RuntimeError: naming the interpreter's class, if it has no such method.
+    """
+    if not hasattr(interpreter, TFLITE_OPS):
+        kind = type(interpreter)
+        raise RuntimeError(f"{kind.__module__}.{kind.__name__} has no {TFLITE_OPS}; update "
+                           "clar_tf/compat.py")
+    return getattr(interpreter, TFLITE_OPS)()

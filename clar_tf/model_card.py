@@ -51,8 +51,8 @@ FORMATS = {"savedmodel": "TensorFlow SavedModel (tag set serve)",
 QUANTIZATION = {
     "none": "none: float32 weights",
     "dynamic": ("dynamic range: int8 weights (per output channel) of the encoder's and "
-                "head's convolutions and dense layers, float32 activations; the frontend "
-                "(STFT, mel, decibels) float32"),
+                "head's convolutions and dense layers of 1024 weights or more, float32 "
+                "activations; the frontend (STFT, mel, decibels) float32"),
     "float16": ("float16 weights of the encoder and head (dequantized to float32 when "
                 "loaded); the frontend float32"),
 }

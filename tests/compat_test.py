@@ -223,3 +223,18 @@ def test_op_determinism_is_on_inside_the_block_and_as_before_after():
             assert is_enabled()
         assert is_enabled()
     assert not is_enabled()
+
+
+def test_tflite_ops_lists_the_ops_of_a_converted_model():
+    from clar_tf import tflite_export
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.ReLU()])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    interpreter = tflite_export.interpreter(model_content=converter.convert())
+    ops = compat.tflite_ops(interpreter)
+    assert [op["op_name"] for op in ops] == ["FULLY_CONNECTED"]  # ReLU fused into it
+    assert all({"inputs", "outputs"} <= set(op) for op in ops)
+
+
+def test_an_interpreter_without_the_private_name_is_reported_by_class():
+    with pytest.raises(RuntimeError, match=r"builtins.object has no _get_ops_details"):
+        compat.tflite_ops(object())

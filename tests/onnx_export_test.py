@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clar_tf import datasets, export, onnx_export, train
+from clar_tf import datasets, export, model_card, onnx_export, train
 from clar_tf.models import loading
 from testing import tiny_config, tiny_run
 
@@ -151,6 +151,55 @@ def test_the_onnx_file_its_axes_ops_and_metadata(runs):
     simclr = onnx.load(runs["simclr"][1])
     assert [o.name for o in simclr.graph.output] == ["embedding", "samples_used"]
     assert {p.key: json.loads(p.value) for p in simclr.metadata_props}["labels"] == []
+
+
+@pytest.mark.slow
+def test_each_onnx_file_has_its_model_card(runs):
+    for name, (model_dir, path) in (("clar", runs["clar"]), ("simclr", runs["simclr"])):
+        paths = model_card.beside(path)
+        assert paths[model_card.MARKDOWN_FILE] == path + ".MODEL_CARD.md"
+        with open(paths[model_card.JSON_FILE]) as f:
+            card = json.load(f)
+        with open(paths[model_card.MARKDOWN_FILE], encoding="utf-8") as f:
+            assert f.read() == model_card.markdown(card)
+        with open(os.path.join(model_dir, "results.json")) as f:
+            results = json.load(f)
+        with open(os.path.join(model_dir, "config.json")) as f:
+            assert card["config"] == json.load(f)
+        with open(os.path.join(model_dir, "provenance.json")) as f:
+            assert card["provenance"] == json.load(f)
+        assert card["evaluation"]["linear_eval_top1"] == results["top1"]
+        x = card["export"]
+        assert x["format"] == "ONNX, opset 17" and x["file"] == os.path.basename(path)
+        assert x["quantization"] == "none"
+        clip = 16000 if name == "clar" else 8000
+        i = card["input"]
+        assert (i["shape"], i["clip_length"], i["frame_hop"]) == ("[batch, samples]", clip,
+                                                                   None)
+        assert i["length"].startswith("any") and "samples_used" in i["longer_clips"]
+        # The outputs the card names are the graph's.
+        graph = [o.name for o in onnx.load(path).graph.output]
+        assert set(card["outputs"]) == {"graph"} and set(card["outputs"]["graph"]) == set(graph)
+        assert card["model"]["classifier"] == (name == "clar")
+
+
+def test_the_onnx_card_states_its_input_contract():
+    meta = {"sample_rate": 16000, "clip_length": 8000, "embedding_size": 32, "labels": []}
+    card = model_card.card({"method": "simclr", "dataset": "folder"}, None, meta,
+                           export_format="onnx", opset=17, file="m.onnx")
+    i = card["input"]
+    assert i["shape"] == "[batch, samples]" and "any" in i["length"]
+    assert "zeros appended up to clip_length (8000 samples)" in i["shorter_clips"]
+    assert "first 8000 samples" in i["longer_clips"] and "every 4000" in i["longer_clips"]
+    assert "ONNX has no assertion op" in i["refused"]
+    assert set(card["outputs"]["graph"]) == {"embedding", "samples_used"}
+    assert card["export"]["format"] == "ONNX, opset 17"
+    assert card["evaluation"]["status"] == model_card.NOT_EVALUATED
+    limits = " ".join(card["limitations"])
+    assert "first 8000 samples" in limits and "Quantized" not in limits
+    text = model_card.markdown(card)
+    assert "ONNX, opset 17, file `m.onnx`, quantization none" in text
+    assert "`m.onnx.model_card.json`" in text
 
 
 @pytest.mark.parametrize("missing", ["onnx", "tf2onnx"])

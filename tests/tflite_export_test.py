@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clar_tf import datasets, demo_data, export, model_card, tflite_export, train
+from clar_tf import compat, datasets, demo_data, export, model_card, tflite_export, train
 from clar_tf.layers import frontend
 from clar_tf.models import factory
 from testing import tiny_config
@@ -58,7 +58,7 @@ def _read(path):
 
 
 def _ops(interpreter):
-    return {op["op_name"] for op in interpreter._get_ops_details()}
+    return {op["op_name"] for op in compat.tflite_ops(interpreter)}
 
 
 def test_the_interpreter_is_litert_where_installed_else_tf_lite(monkeypatch):
@@ -90,9 +90,9 @@ def test_tflite_matches_the_keras_model_on_spoken_digits(run):
     assert {"RFFT2D", "ATAN2", "BITCAST"} <= ops, ops
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
     assert set(out) == {"embedding", "logits"}
-    # Measured: max |difference| 1.2e-5 on embeddings up to ~30 and logits up to ~10
-    # (float32 FFTs of two libraries); 1e-4 leaves margin. A phase flipped by 2π in
-    # one bin (TFLite's -0 in the DC bin, fixed in BuiltinStftFrontend) gave 0.1.
+    # Measured: max |difference| 7.6e-6 on embeddings up to ~16 and 4.3e-6 on logits up
+    # to ~6 (float32 FFTs of two libraries); 1e-4 leaves margin. A phase flipped by 2π
+    # in one bin (TFLite's -0 in the DC bin, fixed in BuiltinStftFrontend) gave 0.1.
     for name in ("embedding", "logits"):
         np.testing.assert_allclose(out[name], expected[name], rtol=1e-4, atol=1e-4)
     assert (out["logits"].argmax(1) == expected["logits"].argmax(1)).all()
@@ -113,7 +113,7 @@ def _tensors(interpreter):
     """({index: tensor details}, {index: [ops reading it]}, {index: op writing it})."""
     details = {t["index"]: t for t in interpreter.get_tensor_details()}
     readers, writer = {}, {}
-    for op in interpreter._get_ops_details():
+    for op in compat.tflite_ops(interpreter):
         for i in op["inputs"]:
             readers.setdefault(int(i), []).append(op)
         for i in op["outputs"]:
@@ -157,14 +157,15 @@ def test_quantized_files_keep_the_frontend_float32_and_quantize_the_encoder(run)
         # file's (measured: equal; tolerance 0).
         np.testing.assert_array_equal(got, features, err_msg=mode)
         details, readers, writer = _tensors(interpreter)
-        weights = {int(op["inputs"][1]) for op in interpreter._get_ops_details()
+        weights = {int(op["inputs"][1]) for op in compat.tflite_ops(interpreter)
                    if op["op_name"] in ("CONV_2D", "FULLY_CONNECTED")}
         small = {i for i in weights if details[i]["shape"].prod() < 1024}
         if mode == "dynamic":
-            int8 = {i for i, t in details.items() if t["dtype"] == np.int8}
             # Every conv / dense weight of the encoder and head is int8, per output
-            # channel, but those below the quantizer's 1024 elements; nothing else is.
-            # (This tiny run, width 0.125: 15 of them; 5 have fewer than 1024.)
+            # channel, but those below the quantizer's 1024 elements; nothing else is
+            # (op inputs: without XNNPACK the hybrid kernels keep int8 scratch tensors).
+            # This tiny run (width 0.125): 15 of 23; 8 have fewer than 1024 elements.
+            int8 = {i for i in readers if details[i]["dtype"] == np.int8}
             assert int8 == weights - small and len(int8) >= 10, (len(int8), len(small))
             for i in int8:
                 scales = details[i]["quantization_parameters"]["scales"]
@@ -173,7 +174,7 @@ def test_quantized_files_keep_the_frontend_float32_and_quantize_the_encoder(run)
         else:
             # float16 weights, each DEQUANTIZEd to float32 for a conv or dense layer
             # (its weights or bias) and nothing else: none in the frontend.
-            half = {i for i, t in details.items() if t["dtype"] == np.float16}
+            half = {i for i in readers if details[i]["dtype"] == np.float16}
             assert len(half) >= 40
             for i in half:
                 (dequantize,) = readers[i]
@@ -182,8 +183,9 @@ def test_quantized_files_keep_the_frontend_float32_and_quantize_the_encoder(run)
                 assert {op["op_name"] for op in readers[out]} <= {
                     "CONV_2D", "FULLY_CONNECTED"}, details[i]["name"]
             assert all(writer[i]["op_name"] == "DEQUANTIZE" for i in weights)
-    # int8 weights: about a quarter of float32, float16 about a half.
-    assert sizes["dynamic"] < 0.35 * sizes["none"] < sizes["float16"] < 0.6 * sizes["none"]
+    # Measured on this tiny run: dynamic 0.31 of the float32 file, float16 0.53 (the
+    # graph and the small float32 weights are the rest).
+    assert sizes["dynamic"] < 0.4 * sizes["none"] < sizes["float16"] < 0.6 * sizes["none"]
 
 
 @pytest.mark.slow
@@ -193,8 +195,8 @@ def test_quantized_files_stay_close_to_the_float_file(run):
     scale = np.abs(want["embedding"]).max()
     for mode, tolerance in (("dynamic", 0.05), ("float16", 0.005)):
         _, got = _interpret(_read(paths[mode]), clips)
-        # Max |difference| relative to the largest |embedding|, measured on this tiny
-        # run: 0.011 (dynamic), 4e-4 (float16).
+        # Max |difference| relative to the largest |embedding| (15.6), measured on this
+        # tiny run: 0.014 (dynamic), 5.2e-4 (float16); the classes all agree.
         error = np.abs(got["embedding"] - want["embedding"]).max() / scale
         assert error < tolerance, (mode, error)
         assert np.isfinite(got["logits"]).all()
@@ -245,11 +247,12 @@ def test_builtin_stft_frontend_channels_match_kapre(run, variant, top_db):
     kapre_frontend = frontend.Frontend(variant=variant, top_db=top_db, jit_compile=False)
     model = keras.Model(audio, {"embedding": kapre_frontend(audio)})
     expected = np.asarray(model(clips)["embedding"])
-    # In TensorFlow the swapped layer gives the same STFT and phase; the mel channel's
-    # sums run in another order (measured: 7.6e-6 dB at most).
+    # In TensorFlow the swapped layer gives the same phase; the mel sums run in another
+    # order and Kapre's top_db clamp takes log10 another way (measured: 1.1e-5 dB at
+    # most).
     got = np.asarray(tflite_export.on_device_model(model)(clips)["embedding"])
-    np.testing.assert_array_equal(got[..., :2], expected[..., :2])
-    np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-4)
+    np.testing.assert_array_equal(got[..., 1], expected[..., 1])
+    np.testing.assert_allclose(got[..., ::2], expected[..., ::2], atol=1e-4)
     outputs = {}
     for mode in tflite_export.QUANTIZE_MODES:
         interpreter, out = _interpret(tflite_export.convert(model, mode), clips)
@@ -259,10 +262,10 @@ def test_builtin_stft_frontend_channels_match_kapre(run, variant, top_db):
     for mode in ("dynamic", "float16"):
         np.testing.assert_array_equal(outputs[mode], outputs["none"])
     got = outputs["none"]
-    # dB of |S|² and of the mel power: measured 3.3e-3 dB at most (values -100..+30 dB).
+    # dB of |S|² and of the mel power: measured 9.7e-4 dB at most (values -100..+30 dB).
     np.testing.assert_allclose(got[..., 0], expected[..., 0], atol=1e-2)
     np.testing.assert_allclose(got[..., 2], expected[..., 2], atol=1e-2)
-    # Phase in radians: measured 3e-4 at most; a sign-of-zero flip would be 2π.
+    # Phase in radians: measured 2.6e-4 at most; a sign-of-zero flip would be 2π.
     np.testing.assert_allclose(got[..., 1], expected[..., 1], atol=1e-2)
 
 
