@@ -229,20 +229,6 @@ def _upload(local, target):
         tf.io.gfile.copy(os.path.join(local, rel), os.path.join(target, rel))
 
 
-def _run_json(model_dir, name):
-    """`model_dir/name` parsed as a JSON object (None without the file); a file that is
-    not one is refused naming it."""
-    try:
-        value = run_dir.read_json(model_dir, name)
-    except ValueError as e:
-        raise ValueError(f"{run_dir.path(model_dir, name)} is not JSON ({e}); restore or "
-                         "remove it before exporting") from None
-    if value is not None and not isinstance(value, dict):
-        raise ValueError(f"{run_dir.path(model_dir, name)} must hold a JSON object; "
-                         "restore or remove it before exporting")
-    return value
-
-
 def _extra_files(metadata, model_dir, version, results=None):
     """{path in the version folder: text}: the metadata file and the model card."""
     meta = {k: v.numpy().tolist() for k, v in metadata().items()}
@@ -250,11 +236,11 @@ def _extra_files(metadata, model_dir, version, results=None):
     # What made the model: the run's provenance.json, or (a run written before it
     # existed) this export's.
     now = provenance.provenance()
-    meta["provenance"] = (_run_json(model_dir, run_dir.PROVENANCE)
+    meta["provenance"] = (run_dir.read_json_object(model_dir, run_dir.PROVENANCE)
                           or dict(now, note="at export"))
     card = model_card.card(
-        _run_json(model_dir, run_dir.CONFIG),
-        results if results is not None else _run_json(model_dir, run_dir.RESULTS),
+        run_dir.read_json_object(model_dir, run_dir.CONFIG),
+        results if results is not None else run_dir.read_json_object(model_dir, run_dir.RESULTS),
         meta, version=version, exported_by=now)
     texts = model_card.files(card)
     return {METADATA_FILE: json.dumps(meta, indent=1),

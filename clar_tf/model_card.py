@@ -21,8 +21,8 @@ card of their file beside it, named after the whole file name:
 quantization). One card per file: a TFLite and an ONNX file of the same name in one
 folder take different inputs, while their metadata file (`clar.json`) is the same.
 
-Pure functions but `run_files`, which reads the run's three JSON files; nothing here runs
-TensorFlow. A run without a current
+Pure functions: nothing here reads a file (the callers read the run's JSON files with
+`run_dir.read_run_files`) or runs TensorFlow. A run without a current
 results.json (the run's own export is written before its evaluation; an older
 results.json of a resumed run describes earlier weights) is "not evaluated": the card
 never carries a number it cannot vouch for. Loaders (`clar_tf.embed`, `clar_tf.hear`,
@@ -30,7 +30,7 @@ TF Serving) read none of it.
 """
 import json
 
-from clar_tf import method_registry, run_dir
+from clar_tf import method_registry
 
 SCHEMA = 1
 NOT_EVALUATED = "not evaluated"
@@ -279,29 +279,6 @@ def card(config, results, metadata, *, version=None, exported_by=None,
             "A model file is parsed and run by its runtime: load only files you trust.",
         ],
     }
-
-
-def run_files(model_dir):
-    """(config, results, provenance) of the run in `model_dir`: its config.json,
-    results.json and provenance.json as dicts, each None without the file.
-
-    Raises:
-      ValueError: a file that is not a JSON object, named (restore or remove it).
-    """
-    return tuple(_run_json(model_dir, name)
-                 for name in (run_dir.CONFIG, run_dir.RESULTS, run_dir.PROVENANCE))
-
-
-def _run_json(model_dir, name):
-    try:
-        value = run_dir.read_json(model_dir, name)
-    except ValueError as e:
-        raise ValueError(f"{run_dir.path(model_dir, name)} is not JSON ({e}); restore or "
-                         "remove it before exporting") from None
-    if value is not None and not isinstance(value, dict):
-        raise ValueError(f"{run_dir.path(model_dir, name)} must hold a JSON object; "
-                         "restore or remove it before exporting")
-    return value
 
 
 def _value(v):

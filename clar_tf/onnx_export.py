@@ -198,7 +198,7 @@ def export_onnx(model_dir, path):
         raise ValueError(f"model_dir={model_dir} has no inference.keras (not a finished "
                          "clar_tf run)")
     require_extra()
-    config, results, made = model_card.run_files(model_dir)  # refused before converting
+    config, results, made = run_dir.read_run_files(model_dir)  # refused before converting
     inference = loading.load_model(source)
     meta = serving.clip_file_metadata(inference, run_dir.read_labels(model_dir))
     proto = convert(inference, meta)

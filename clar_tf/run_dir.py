@@ -207,6 +207,30 @@ def read_json(model_dir, name):
     return json.loads(read_text(file)) if tf.io.gfile.exists(file) else None
 
 
+def read_json_object(model_dir, name):
+    """`model_dir/name` parsed as a JSON object, or None when there is no such file.
+
+    Raises:
+      ValueError: the file is not JSON or not an object, named (restore or remove it).
+    """
+    try:
+        value = read_json(model_dir, name)
+    except ValueError as e:
+        raise ValueError(f"{path(model_dir, name)} is not JSON ({e}); restore or remove "
+                         "it") from None
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{path(model_dir, name)} must hold a JSON object; restore or "
+                         "remove it")
+    return value
+
+
+def read_run_files(model_dir):
+    """(config, results, provenance) of the run in `model_dir`: its config.json,
+    results.json and provenance.json as dicts, each None without the file (ValueError
+    naming a file that is not a JSON object)."""
+    return tuple(read_json_object(model_dir, name) for name in (CONFIG, RESULTS, PROVENANCE))
+
+
 def read_labels(model_dir):
     """Class names from `labels.json` (a JSON list); `labels.txt`, line by line and
     blank lines kept, for runs written before `labels.json`; [] without either."""

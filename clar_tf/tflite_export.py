@@ -283,7 +283,7 @@ def export_tflite(model_dir, path, quantize="none"):
                          "clar_tf run)")
     if not path.endswith(".tflite"):
         raise ValueError(f"--tflite must name a .tflite file. Received: {path}")
-    config, results, made = model_card.run_files(model_dir)  # refused before converting
+    config, results, made = run_dir.read_run_files(model_dir)  # refused before converting
     inference = loading.load_model(source)
     flatbuffer = convert(inference, quantize)
     meta = serving.clip_file_metadata(inference, run_dir.read_labels(model_dir))
