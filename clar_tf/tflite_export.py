@@ -80,7 +80,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clar_tf import model_card, provenance, run_dir, serving
+from clar_tf import checks, model_card, provenance, run_dir, serving
 from clar_tf.layers import frontend
 from clar_tf.models import loading
 
@@ -212,12 +212,6 @@ def on_device_model(inference):
     return keras.models.clone_model(inference, clone_function=swap, recursive=True)
 
 
-def _check_quantize(quantize):
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}. "
-                         f"Received: quantize={quantize!r}")
-
-
 def convert(inference, quantize="none"):
     """The `.tflite` flatbuffer (bytes) of an inference model, builtin ops only.
 
@@ -228,7 +222,7 @@ def convert(inference, quantize="none"):
 
     Raises ValueError naming the op when TFLite has no builtin for a part of the model.
     """
-    _check_quantize(quantize)
+    checks.check_choice("quantize", quantize, QUANTIZE_MODES)
     model = on_device_model(inference)
     clip_length = int(inference.inputs[0].shape[1])
 
@@ -276,7 +270,7 @@ def export_tflite(model_dir, path, quantize="none"):
         config.json, results.json or provenance.json that is not JSON (named), a model
         that does not convert.
     """
-    _check_quantize(quantize)
+    checks.check_choice("quantize", quantize, QUANTIZE_MODES)
     source = os.path.join(model_dir, "inference.keras")
     if not os.path.exists(source):
         raise ValueError(f"model_dir={model_dir} has no inference.keras (not a finished "

@@ -331,7 +331,7 @@ def test_bad_quantize_arguments_fail_clearly(tmp_path):
         export.ExportArgs(model_dir="r", export_dir="e", tflite_quantize="dynamic")
     assert export.ExportArgs(model_dir="r", tflite="m.tflite",
                              tflite_quantize="float16").tflite_quantize == "float16"
-    with pytest.raises(ValueError, match="quantize must be one of"):
+    with pytest.raises(ValueError, match="`quantize` must be one of none, dynamic, float16"):
         tflite_export.export_tflite(str(tmp_path), str(tmp_path / "m.tflite"), "int8")
     with pytest.raises(ValueError, match="export_format must be one of"):
         model_card.card(CONFIG, None, META, export_format="coreml")
