@@ -55,12 +55,18 @@ def time_calls(fn, seconds, warmup=1, min_calls=3):
     other processes the median moves less than the mean."""
     for _ in range(warmup):
         fn()
+    return statistics.median(call_times(fn, seconds, min_calls))
+
+
+def call_times(fn, seconds, min_calls=3):
+    """The seconds of each call of `fn()`, called repeatedly for about `seconds` (at least
+    `min_calls` times), no warm-up."""
     times, start = [], time.perf_counter()
     while len(times) < min_calls or time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
 
 
 def throughput(fn, items_per_call, seconds, warmup=1, min_calls=3):

@@ -66,7 +66,6 @@ import math
 import os
 import statistics
 import sys
-import time
 
 from benchmarks import common
 
@@ -306,19 +305,10 @@ def ours_worker(variant, seconds, length, batch, threads, modes, rounds):
     calls = {mode: [] for mode in timed}
     for _ in range(rounds):  # in turns, so a change of load hits every mode alike
         for mode, fn in timed.items():
-            calls[mode] += _call_times(lambda: fn(x).numpy(), seconds / rounds, 2)
+            calls[mode] += common.call_times(lambda: fn(x).numpy(), seconds / rounds, 2)
     for mode, times in calls.items():
         out[mode]["clips_per_s"] = batch / statistics.median(times)
     common.emit_json({"modes": out})
-
-
-def _call_times(fn, seconds, min_calls):
-    times, start = [], time.perf_counter()
-    while len(times) < min_calls or time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 PROFILE_STEPS = {  # name: (mel matmul, dB, phase) in the channels; None: not the channels
@@ -394,7 +384,7 @@ def profile_worker(seconds, length, batch, rounds):
     calls = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            calls[name] += _call_times(lambda: fn(x).numpy(), seconds / rounds, 2)
+            calls[name] += common.call_times(lambda: fn(x).numpy(), seconds / rounds, 2)
     common.emit_json({"ms_per_batch": {k: 1000 * statistics.median(v)
                                        for k, v in calls.items()}})
 
